@@ -1,0 +1,301 @@
+"""Parse kernel SECCOMP audit records from any form a node produces.
+
+Standard library only: this module also runs inside the node agent's pod.
+
+One regular expression reads the record, whatever carried it: auditd's
+audit.log (RAW, or ENRICHED with its 0x1d-separated interpretation, which we
+ignore because its ``SYSCALL=`` name is often wrong), ``dmesg`` with or without
+``[timestamp]``, raw ``/dev/kmsg``, syslog/journal lines with a ``kernel:``
+prefix, journald's own ``audit[PID]: SECCOMP`` form, and netlink payloads
+(``type=1326 msg=audit(...): ...``). Two drivers share it:
+
+* :meth:`AuditScanner.feed_line` returns one :class:`SeccompRecord` per line
+  (the node agent follows records one at a time);
+* :meth:`AuditScanner.feed_block` counts distinct records in a block of many
+  lines without building an object per line (``generate`` reads logs of
+  millions of lines).
+
+Anything that is not a SECCOMP record, or is one that was truncated or garbled,
+is counted and skipped; nothing here raises on input. Audit serial numbers are
+consecutive per boot, so gaps between the serials of *all* audit lines read
+(not only SECCOMP ones) count records the kernel or the printk ring lost.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from kubectl_seccomp.syscalls import Arch, arch_from_audit, syscall_name
+
+
+class Action(enum.Enum):
+    """The seccomp action a record reports (``code=``, data bits masked)."""
+
+    KILL_PROCESS = 0x80000000
+    KILL_THREAD = 0x00000000
+    TRAP = 0x00030000
+    ERRNO = 0x00050000
+    USER_NOTIF = 0x7FC00000
+    TRACE = 0x7FF00000
+    LOG = 0x7FFC0000
+    ALLOW = 0x7FFF0000
+    UNKNOWN = -1
+
+    @classmethod
+    def from_code(cls, code: int) -> Action:
+        try:
+            return cls(code & 0xFFFF0000)
+        except ValueError:
+            return cls.UNKNOWN
+
+    @property
+    def is_denial(self) -> bool:
+        """True for the actions that stop the syscall from doing its work."""
+        return self in _DENIALS
+
+
+_DENIALS = frozenset({Action.KILL_PROCESS, Action.KILL_THREAD, Action.TRAP, Action.ERRNO})
+
+
+@dataclass(frozen=True)
+class SeccompRecord:
+    """One SECCOMP audit record (type 1326)."""
+
+    pid: int  # host pid of the thread group
+    comm: str
+    exe: str
+    audit_arch: int  # AUDIT_ARCH_* value
+    syscall: int  # number, meaning depends on audit_arch
+    code: int
+    serial: Optional[int] = None  # None in forms that do not carry it
+    time: Optional[float] = None
+
+    @property
+    def action(self) -> Action:
+        return Action.from_code(self.code)
+
+    @property
+    def arch(self) -> Optional[Arch]:
+        return arch_from_audit(self.audit_arch)
+
+    @property
+    def syscall_name(self) -> Optional[str]:
+        """The syscall's name, or None when the number is unknown for its arch."""
+        arch = self.arch
+        return syscall_name(arch, self.syscall) if arch is not None else None
+
+
+_VALUE = rb'("[^"\n\x1d]*"|[0-9A-Fa-f]+|\(null\))'
+# The fields of a SECCOMP record come in a fixed order; optional ones (subj=,
+# ses=, ...) are skipped by the lazy gaps. A line cut anywhere before code=
+# does not match and counts as malformed.
+_RECORD = (
+    rb"(?:type=(?:SECCOMP|1326) (?:msg=)?audit\((\d+\.\d+):(\d+)\):|audit\[\d+\]: SECCOMP)"
+    rb"[^\n\x1d]*? pid=(\d+) comm=" + _VALUE + rb" exe=" + _VALUE +
+    rb"[^\n\x1d]*? arch=([0-9a-fA-F]+) syscall=(\d+)[^\n\x1d]*? code=0x([0-9a-fA-F]+)"
+)
+RECORD_RE = re.compile(_RECORD)
+# A record whose fields did not all parse still announces itself with one of these.
+_SECCOMP_MARK_RE = re.compile(rb"type=(?:SECCOMP|1326)[ \x1d]|audit\[\d+\]: SECCOMP ")
+# auditd's own DAEMON_* records are numbered by auditd, not the kernel: they
+# would look like gaps, so they are not serials we track.
+_SERIAL_RE = re.compile(rb"type=(?!DAEMON_)\w+ (?:msg=)?audit\(\d+\.\d+:(\d+)\)")
+_SUPPRESSED_RE = re.compile(rb"kauditd_printk_skb: (\d+) callbacks suppressed")
+
+# The groups of a RECORD_RE match that identify a distinct record when counting
+# (time and serial excluded).
+RecordKey = tuple[bytes, bytes, bytes, bytes, bytes, bytes]
+
+
+def _decode_value(raw: bytes) -> str:
+    """comm=/exe= are quoted, or hex when they contain odd characters."""
+    if raw.startswith(b'"'):
+        return raw[1:-1].decode("utf-8", "replace")
+    if raw == b"(null)":
+        return ""
+    try:
+        return bytes.fromhex(raw.decode("ascii")).decode("utf-8", "replace")
+    except ValueError:
+        return raw.decode("ascii", "replace")
+
+
+def record_from_key(key: RecordKey, serial: Optional[int] = None, time: Optional[float] = None) -> SeccompRecord:
+    """Build the record for the identifying groups of a match."""
+    pid, comm, exe, arch, syscall, code = key
+    return SeccompRecord(
+        pid=int(pid),
+        comm=_decode_value(comm),
+        exe=_decode_value(exe),
+        audit_arch=int(arch, 16),
+        syscall=int(syscall),
+        code=int(code, 16),
+        serial=serial,
+        time=time,
+    )
+
+
+class SerialTracker:
+    """Counts audit serial numbers that never showed up.
+
+    Serials are consecutive per boot and shared by every audit record type, but
+    lines can arrive slightly out of order (several CPUs) and one event can
+    carry several records with the same serial. So we keep a bounded window of
+    serials seen beyond the contiguous run and only call a serial lost once the
+    window has moved past it: memory stays flat however long the log is.
+    """
+
+    WINDOW = 4096
+
+    def __init__(self) -> None:
+        self.lost = 0
+        self._contiguous: Optional[int] = None  # every serial up to here was seen
+        self._ahead: set[int] = set()
+
+    def see(self, serial: int) -> None:
+        contiguous = self._contiguous
+        if contiguous is None:
+            self._contiguous = serial
+            return
+        if serial == contiguous + 1 and not self._ahead:
+            self._contiguous = serial
+            return
+        if serial <= contiguous:
+            if contiguous - serial > self.WINDOW:  # serials restart: a new boot
+                self.finish()
+                self._contiguous = serial
+            return
+        self._ahead.add(serial)
+        self._advance()
+        if self._ahead and max(self._ahead) - contiguous > self.WINDOW:
+            first = min(self._ahead)
+            self.lost += first - self._contiguous - 1  # type: ignore[operator]
+            self._contiguous = first
+            self._ahead.discard(first)
+            self._advance()
+
+    def see_sorted_run(self, serials: list[int]) -> bool:
+        """Fast path for a block of serials in order with no hole inside it.
+
+        Returns False, having changed nothing, when the block is not such a run;
+        the caller then feeds the serials one by one.
+        """
+        if not serials or self._ahead:
+            return False
+        first, last = serials[0], serials[-1]
+        contiguous = first - 1 if self._contiguous is None else self._contiguous
+        if first < contiguous or len(set(serials)) != last - first + 1 or serials != sorted(serials):
+            return False
+        self.lost += max(0, first - contiguous - 1)
+        self._contiguous = last
+        return True
+
+    def _advance(self) -> None:
+        ahead = self._ahead
+        contiguous = self._contiguous
+        assert contiguous is not None
+        while contiguous + 1 in ahead:
+            contiguous += 1
+            ahead.discard(contiguous)
+        self._contiguous = contiguous
+
+    def finish(self) -> None:
+        """Count the holes left in the window (end of input, or of a boot)."""
+        if self._ahead and self._contiguous is not None:
+            ahead = sorted(self._ahead)
+            previous = self._contiguous
+            for serial in ahead:
+                self.lost += serial - previous - 1
+                previous = serial
+            self._contiguous = previous
+        self._ahead.clear()
+
+
+@dataclass
+class ScanStats:
+    """What a scan has read so far."""
+
+    lines: int = 0
+    records: int = 0
+    malformed: int = 0  # announced itself as SECCOMP but did not parse
+    other: int = 0  # not a SECCOMP record: other audit types, noise, binary
+    suppressed: int = 0  # kauditd_printk_skb "callbacks suppressed" totals
+    serials: SerialTracker = field(default_factory=SerialTracker)
+
+    @property
+    def skipped(self) -> int:
+        return self.malformed + self.other
+
+    @property
+    def lost(self) -> int:
+        """Records lost according to serial gaps."""
+        return self.serials.lost
+
+
+class AuditScanner:
+    """Reads lines of any supported form and keeps :class:`ScanStats`."""
+
+    def __init__(self) -> None:
+        self.stats = ScanStats()
+
+    def feed_line(self, line: Union[bytes, str]) -> Optional[SeccompRecord]:
+        """Parse one line; return its SECCOMP record, or None (counted) if it has none."""
+        if isinstance(line, str):
+            line = line.encode("utf-8", "surrogateescape")
+        stats = self.stats
+        stats.lines += 1
+        serial_match = _SERIAL_RE.search(line)
+        serial = int(serial_match.group(1)) if serial_match else None
+        if serial is not None:
+            stats.serials.see(serial)
+        match = RECORD_RE.search(line)
+        if match is None:
+            self._count_unparsed(line)
+            return None
+        stats.records += 1
+        time_raw = match.group(1)
+        key: RecordKey = match.group(3, 4, 5, 6, 7, 8)  # type: ignore[assignment]
+        return record_from_key(key, serial, float(time_raw) if time_raw else None)
+
+    def feed_block(self, block: bytes) -> Counter[RecordKey]:
+        """Count the distinct records of a block of whole lines.
+
+        Equivalent to :meth:`feed_line` on each line, without a Python object
+        per line: this is what makes ``generate`` fast on big logs.
+        """
+        stats = self.stats
+        lines = block.count(b"\n")
+        if block and not block.endswith(b"\n"):
+            lines += 1
+        stats.lines += lines
+        serials = [int(s) for s in _SERIAL_RE.findall(block)]
+        if not stats.serials.see_sorted_run(serials):
+            for serial in serials:
+                stats.serials.see(serial)
+        counts: Counter[RecordKey] = Counter(
+            match.group(3, 4, 5, 6, 7, 8) for match in RECORD_RE.finditer(block)  # type: ignore[misc]
+        )
+        records = sum(counts.values())
+        stats.records += records
+        marked = len(_SECCOMP_MARK_RE.findall(block))
+        stats.malformed += max(0, marked - records)
+        stats.other += lines - max(marked, records)
+        stats.suppressed += sum(int(n) for n in _SUPPRESSED_RE.findall(block))
+        return counts
+
+    def _count_unparsed(self, line: bytes) -> None:
+        stats = self.stats
+        if _SECCOMP_MARK_RE.search(line):
+            stats.malformed += 1
+            return
+        stats.other += 1
+        suppressed = _SUPPRESSED_RE.search(line)
+        if suppressed:
+            stats.suppressed += int(suppressed.group(1))
+
+    def finish(self) -> ScanStats:
+        self.stats.serials.finish()
+        return self.stats
