@@ -1,0 +1,70 @@
+"""The ``kubectl seccomp`` command line: registers one command per module of
+``kubectl_seccomp.commands`` and turns errors into messages and exit codes.
+
+Nothing else lives here. Command modules import the Kubernetes client lazily,
+inside the command, so ``--help`` and ``version`` start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+import click
+import typer
+
+from kubectl_seccomp.commands import generate, version
+from kubectl_seccomp.errors import SeccompError
+
+app = typer.Typer(
+    name="kubectl seccomp",
+    help="Record the syscalls of a Kubernetes workload and give it a tight seccomp profile.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("generate")(generate.command)
+app.command("version")(version.command)
+
+
+def report_error(error: SeccompError) -> None:
+    """Print an expected error as one line, and its hint as a second one."""
+    print(f"error: {error.message}", file=sys.stderr)
+    if error.hint:
+        print(f"hint: {error.hint}", file=sys.stderr)
+
+
+def run(argv: Optional[list[str]] = None) -> int:
+    """Run the command line ``argv``; return the exit code. Never raises."""
+    try:
+        result = app(args=argv, prog_name="kubectl seccomp", standalone_mode=False)
+    except SeccompError as error:
+        report_error(error)
+        return error.exit_code
+    except click.exceptions.Abort:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except BrokenPipeError:
+        # Output piped into `head` and the like: not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as error:  # a bug: still one line, traceback on request
+        if os.environ.get("KUBECTL_SECCOMP_DEBUG"):
+            raise
+        print(f"error: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        print("hint: run again with KUBECTL_SECCOMP_DEBUG=1 for a traceback, and report it", file=sys.stderr)
+        return 70
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,1 @@
+"""One module per ``kubectl seccomp`` subcommand: parse options, call the core, print."""

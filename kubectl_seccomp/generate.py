@@ -1,0 +1,189 @@
+"""Build a profile from audit logs: the manual method (grep the node's audit
+log for a process's SECCOMP records, turn numbers into names) automated.
+
+Reads files in big blocks through :meth:`AuditScanner.feed_block`, so memory
+depends on the number of distinct records, not on the size of the log.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, Optional
+
+from kubectl_seccomp.audit import Action, AuditScanner, RecordKey, ScanStats, SeccompRecord, record_from_key
+from kubectl_seccomp.errors import AuditLogError
+from kubectl_seccomp.profile import Profile
+
+BLOCK_SIZE = 4 << 20
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    audit_logs: tuple[str, ...]
+    pids: frozenset[int] = frozenset()
+    comm: Optional[str] = None
+    include_denied: bool = False
+    log_denials: bool = True
+
+
+@dataclass(frozen=True)
+class SyscallSighting:
+    """A distinct (arch, syscall, action) seen, with how often and by whom."""
+
+    arch: str  # our arch name, or the hex audit arch when we have no table
+    syscall: str  # the name, or the number when unknown
+    action: Action
+    count: int
+    pids: tuple[int, ...]
+
+
+@dataclass
+class GenerateResult:
+    options: GenerateOptions
+    profile: Optional[Profile]
+    stats: ScanStats
+    records_used: int = 0
+    records_filtered: int = 0  # SECCOMP records of processes not selected
+    syscalls_per_arch: dict[str, int] = field(default_factory=dict)
+    denials: list[SyscallSighting] = field(default_factory=list)
+    unknown: list[SyscallSighting] = field(default_factory=list)
+    other_actions: int = 0  # TRACE, USER_NOTIF, ALLOW, unknown codes
+    pids_seen: tuple[int, ...] = ()
+
+
+def _open(path: str) -> BinaryIO:
+    if path == STDIN:
+        raw: BinaryIO = sys.stdin.buffer
+    else:
+        try:
+            raw = open(path, "rb")  # noqa: SIM115 - closed by the caller
+        except FileNotFoundError as error:
+            raise AuditLogError(f"{path}: no such file") from error
+        except IsADirectoryError as error:
+            raise AuditLogError(f"{path}: is a directory, not an audit log") from error
+        except PermissionError as error:
+            raise AuditLogError(f"{path}: permission denied", hint="read it as a user who may (sudo)") from error
+        except OSError as error:
+            raise AuditLogError(f"{path}: cannot read: {error.strerror}") from error
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    if buffered.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
+    return buffered
+
+
+def _blocks(stream: BinaryIO, name: str) -> Iterator[bytes]:
+    """Blocks of whole lines (a line never straddles two blocks)."""
+    rest = b""
+    try:
+        while True:
+            chunk = stream.read(BLOCK_SIZE)
+            if not chunk:
+                break
+            chunk = rest + chunk
+            cut = chunk.rfind(b"\n") + 1
+            if cut == 0:
+                rest = chunk
+                continue
+            rest = chunk[cut:]
+            yield chunk[:cut]
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
+        raise AuditLogError(f"{name}: cannot read: {error}") from error
+    if rest:
+        yield rest
+
+
+def scan_logs(paths: tuple[str, ...]) -> tuple[Counter[RecordKey], ScanStats]:
+    """Count every distinct SECCOMP record in the logs."""
+    scanner = AuditScanner()
+    counts: Counter[RecordKey] = Counter()
+    for path in paths:
+        stream = _open(path)
+        lines_before = scanner.stats.lines
+        try:
+            for block in _blocks(stream, path):
+                counts.update(scanner.feed_block(block))
+        finally:
+            if path != STDIN:
+                stream.close()
+        if scanner.stats.lines == lines_before:
+            raise AuditLogError(f"{'standard input' if path == STDIN else path}: empty")
+    return counts, scanner.finish()
+
+
+def generate(options: GenerateOptions) -> GenerateResult:
+    """Scan the logs and build the allow-list of the selected processes' LOG records."""
+    counts, stats = scan_logs(options.audit_logs)
+    if stats.records == 0:
+        raise AuditLogError(
+            f"no SECCOMP records in {', '.join(options.audit_logs)} "
+            f"({stats.lines} lines, {stats.malformed} malformed)",
+            hint='run the workload under a profile {"defaultAction": "SCMP_ACT_LOG"} and read the log '
+            "where the node's records go (audit.log with auditd, dmesg without)",
+        )
+    result = GenerateResult(options=options, profile=None, stats=stats)
+    allowed: set[tuple[str, str]] = set()
+    # (arch, syscall, action, known name?) -> records, and -> pids
+    sighting_counts: Counter[tuple[str, str, Action, bool]] = Counter()
+    sighting_pids: dict[tuple[str, str, Action, bool], set[int]] = {}
+    pids_seen: set[int] = set()
+    for key, count in counts.items():
+        record = record_from_key(key)
+        pids_seen.add(record.pid)
+        if not _selected(record, options):
+            result.records_filtered += count
+            continue
+        action = record.action
+        arch = record.arch
+        arch_name = arch.name if arch else f"{record.audit_arch:x}"
+        name = record.syscall_name
+        sighting = (arch_name, name if name is not None else str(record.syscall), action, name is not None)
+        sighting_counts[sighting] += count
+        sighting_pids.setdefault(sighting, set()).add(record.pid)
+        if action is Action.LOG or (action.is_denial and options.include_denied):
+            if name is not None:  # an unknown number is reported below, never guessed
+                result.records_used += count
+                allowed.add((arch_name, name))
+        elif not action.is_denial:
+            result.other_actions += count
+    for sighting, count in sorted(sighting_counts.items(), key=lambda item: (item[0][0], item[0][1], item[0][2].name)):
+        arch_name, syscall, action, known = sighting
+        seen = SyscallSighting(arch_name, syscall, action, count, tuple(sorted(sighting_pids[sighting])))
+        if not known:
+            result.unknown.append(seen)
+        elif action.is_denial:
+            result.denials.append(seen)
+    result.pids_seen = tuple(sorted(pids_seen))
+    if not allowed:
+        raise AuditLogError(
+            _nothing_selected(options, result),
+            hint=f"processes with records: pids {', '.join(map(str, result.pids_seen[:10]))}"
+            + (" ..." if len(result.pids_seen) > 10 else ""),
+        )
+    per_arch: Counter[str] = Counter(arch for arch, _ in allowed)
+    result.syscalls_per_arch = dict(sorted(per_arch.items()))
+    result.profile = Profile.from_observations(allowed, log_denials=options.log_denials)
+    return result
+
+
+def _selected(record: SeccompRecord, options: GenerateOptions) -> bool:
+    if options.pids and record.pid not in options.pids:
+        return False
+    return options.comm is None or record.comm == options.comm
+
+
+def _nothing_selected(options: GenerateOptions, result: GenerateResult) -> str:
+    wanted = []
+    if options.pids:
+        wanted.append("pid " + ", ".join(map(str, sorted(options.pids))))
+    if options.comm is not None:
+        wanted.append(f"comm {options.comm!r}")
+    who = " and ".join(wanted) if wanted else "any process"
+    if result.denials and not options.include_denied:
+        return f"no LOG records for {who}, only denials (add --include-denied to allow them)"
+    return f"no LOG records with known syscall numbers for {who}"
