@@ -24,6 +24,7 @@ consecutive per boot, so gaps between the serials of *all* audit lines read
 from __future__ import annotations
 
 import enum
+import heapq
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -158,7 +159,7 @@ class SerialTracker:
     def __init__(self) -> None:
         self.lost = 0
         self._contiguous: Optional[int] = None  # every serial up to here was seen
-        self._ahead: set[int] = set()
+        self._ahead: list[int] = []  # a heap of serials seen beyond _contiguous
         self._highest = 0  # the highest serial in _ahead while it is not empty
 
     def see(self, serial: int) -> None:
@@ -174,16 +175,15 @@ class SerialTracker:
                 self.finish()
                 self._contiguous = serial
             return
-        self._ahead.add(serial)
-        if serial > self._highest:
+        heapq.heappush(self._ahead, serial)
+        if serial > self._highest or len(self._ahead) == 1:
             self._highest = serial
         self._advance()
-        if self._ahead and self._highest - self._contiguous > self.WINDOW:  # type: ignore[operator]
+        while self._ahead and self._highest - self._contiguous > self.WINDOW:  # type: ignore[operator]
             # The oldest hole is too far behind to be filled by reordering: lost.
-            first = min(self._ahead)
+            first = heapq.heappop(self._ahead)
             self.lost += first - self._contiguous - 1  # type: ignore[operator]
             self._contiguous = first
-            self._ahead.discard(first)
             self._advance()
 
     def see_sorted_run(self, serials: list[int]) -> bool:
@@ -206,21 +206,18 @@ class SerialTracker:
         ahead = self._ahead
         contiguous = self._contiguous
         assert contiguous is not None
-        while contiguous + 1 in ahead:
-            contiguous += 1
-            ahead.discard(contiguous)
+        while ahead and ahead[0] <= contiguous + 1:
+            contiguous = max(contiguous, heapq.heappop(ahead))
         self._contiguous = contiguous
 
     def finish(self) -> None:
         """Count the holes left in the window (end of input, or of a boot)."""
-        if self._ahead and self._contiguous is not None:
-            ahead = sorted(self._ahead)
-            previous = self._contiguous
-            for serial in ahead:
-                self.lost += serial - previous - 1
-                previous = serial
-            self._contiguous = previous
-        self._ahead.clear()
+        while self._ahead:
+            first = heapq.heappop(self._ahead)
+            assert self._contiguous is not None
+            self.lost += first - self._contiguous - 1
+            self._contiguous = first
+            self._advance()
 
 
 @dataclass
