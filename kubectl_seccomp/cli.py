@@ -14,7 +14,7 @@ from typing import Optional
 import click
 import typer
 
-from kubectl_seccomp.commands import generate, version
+from kubectl_seccomp.commands import diff, generate, merge, version
 from kubectl_seccomp.errors import SeccompError
 
 app = typer.Typer(
@@ -26,6 +26,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("generate")(generate.command)
+app.command("merge")(merge.command)
+app.command("diff")(diff.command)
 app.command("version")(version.command)
 
 
