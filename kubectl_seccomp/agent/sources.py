@@ -1,0 +1,355 @@
+"""Where a node's audit records come from, behind one small interface.
+
+A :class:`Source` hands out the lines that are available *now* (never blocks)
+and, when it has one, a file descriptor the follow loop can ``select`` on. Each
+line is in a form :class:`kubectl_seccomp.audit.AuditScanner` reads; parsing is
+not done here. Three implementations, one per way the kernel delivers records
+(DESIGN.md section 2):
+
+* :class:`NetlinkSource`: the audit netlink multicast group (AUDIT_NLGRP_READLOG)
+  with a 64 MiB forced receive buffer. Needs CAP_AUDIT_READ and the host network
+  namespace, no auditd; loses nothing in practice. Payloads are prefixed with
+  ``type=NNNN msg=`` so they read like audit.log lines.
+* :class:`AuditLogSource`: auditd's audit.log, followed by name across rotation
+  (a file, or a pipe/FIFO/stdin when given one).
+* :class:`KmsgSource`: ``/dev/kmsg`` from its end. Lossy under load; the scanner
+  counts serial gaps and ``callbacks suppressed``; ring overruns (``EPIPE``) are
+  counted here as ``overruns``.
+
+:func:`open_source` picks one (``auto``: netlink if it works, else audit.log if
+auditd is writing it, else kmsg) and raises :class:`AgentError` when none works.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import errno
+import os
+import socket
+import stat
+import struct
+from typing import Optional
+
+from kubectl_seccomp.errors import AgentError
+
+NETLINK_AUDIT = 9
+AUDIT_NLGRP_READLOG = 1
+SO_RCVBUFFORCE = 33
+RCVBUF_BYTES = 64 * 1024 * 1024
+AUDIT_FIRST_TYPE = 1000  # below: netlink control messages (NLMSG_DONE, errors, ...)
+AUDIT_SECCOMP = 1326
+_NLMSGHDR = struct.Struct("=IHHII")
+_READ_CHUNK = 1 << 20
+
+DEFAULT_AUDIT_LOG = "/var/log/audit/audit.log"
+DEFAULT_KMSG = "/dev/kmsg"
+
+
+class Source(abc.ABC):
+    """A stream of audit lines; :meth:`read_lines` returns what is there now."""
+
+    name: str = "source"
+
+    def __init__(self) -> None:
+        self.overruns = 0  # times the kernel said our buffer overflowed
+
+    def fileno(self) -> Optional[int]:
+        """A descriptor that becomes readable when lines arrive, or None to poll."""
+        return None
+
+    @abc.abstractmethod
+    def read_lines(self) -> list[bytes]:
+        """Every complete line available now, in order; [] when there is none."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the descriptor; idempotent."""
+
+
+class NetlinkSource(Source):
+    """The kernel's audit multicast: every audit message, as it is emitted."""
+
+    name = "netlink"
+
+    def __init__(self, rcvbuf: int = RCVBUF_BYTES) -> None:
+        super().__init__()
+        try:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_AUDIT)
+        except OSError as error:
+            raise AgentError(f"cannot open an audit netlink socket: {error}") from error
+        try:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+            except OSError:  # no CAP_NET_ADMIN: take what the sysctl allows
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.bind((0, AUDIT_NLGRP_READLOG))
+        except OSError as error:
+            sock.close()
+            raise AgentError(
+                f"cannot join the audit multicast group: {error}",
+                hint="the agent needs CAP_AUDIT_READ (and CAP_NET_ADMIN for the big buffer)",
+            ) from error
+        sock.setblocking(False)
+        self._sock: Optional[socket.socket] = sock
+        self._buffer = bytearray(_READ_CHUNK)
+
+    def fileno(self) -> Optional[int]:
+        return self._sock.fileno() if self._sock is not None else None
+
+    def read_lines(self) -> list[bytes]:
+        sock = self._sock
+        if sock is None:
+            return []
+        lines: list[bytes] = []
+        view = memoryview(self._buffer)
+        while True:
+            try:
+                size = sock.recv_into(self._buffer)
+            except BlockingIOError:
+                return lines
+            except OSError as error:
+                if error.errno == errno.ENOBUFS:  # the kernel dropped messages for us
+                    self.overruns += 1
+                    continue
+                raise AgentError(f"reading the audit netlink socket: {error}") from error
+            if size == 0:
+                return lines
+            lines.extend(split_netlink(view[:size]))
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def split_netlink(data: memoryview | bytes) -> list[bytes]:
+    """The audit messages of one netlink datagram, as ``type=N msg=...`` lines."""
+    lines: list[bytes] = []
+    offset, size = 0, len(data)
+    while offset + _NLMSGHDR.size <= size:
+        length, msg_type, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, offset)
+        if length < _NLMSGHDR.size:
+            break  # garbage: stop rather than loop
+        end = min(offset + length, size)
+        if msg_type >= AUDIT_FIRST_TYPE:
+            payload = bytes(data[offset + _NLMSGHDR.size : end]).rstrip(b"\0\n")
+            lines.append(b"type=%d msg=%s" % (msg_type, payload))
+        offset += (length + 3) & ~3
+    return lines
+
+
+class _LineBuffer:
+    """Cuts a byte stream into lines, keeping the unfinished tail."""
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        data = self._tail + chunk if self._tail else chunk
+        lines = data.split(b"\n")
+        self._tail = lines.pop()
+        return lines
+
+    def flush(self) -> list[bytes]:
+        tail, self._tail = self._tail, b""
+        return [tail] if tail else []
+
+
+class AuditLogSource(Source):
+    """auditd's log, followed by name: new lines only, across rotation.
+
+    Starts at the end of the current file (old lines were written before we
+    were asked to record). When the name points at a new file (``audit.log`` was
+    renamed to ``audit.log.1`` and recreated) the old file is read to its end
+    first, then the new one from its start, so nothing written around a
+    rotation is lost or read twice. A truncated file is read again from 0.
+    A FIFO or ``-`` (stdin) is read as a stream.
+    """
+
+    name = "auditlog"
+
+    def __init__(self, path: str = DEFAULT_AUDIT_LOG, from_start: bool = False) -> None:
+        super().__init__()
+        self.path = path
+        self._lines = _LineBuffer()
+        self._eof = False
+        try:
+            if path == "-":
+                self._fd = os.dup(0)
+                self._stream = True
+            else:
+                self._fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                self._stream = not stat.S_ISREG(os.fstat(self._fd).st_mode)
+        except OSError as error:
+            raise AgentError(f"cannot read {path}: {error.strerror}") from error
+        if self._stream:
+            os.set_blocking(self._fd, False)
+        elif not from_start:
+            os.lseek(self._fd, 0, os.SEEK_END)
+
+    def fileno(self) -> Optional[int]:
+        # A regular file is always "readable": poll it instead.
+        return self._fd if self._stream and not self._eof else None
+
+    @property
+    def at_eof(self) -> bool:
+        """A stream (pipe, stdin) whose writer has gone away."""
+        return self._eof
+
+    def read_lines(self) -> list[bytes]:
+        if self._fd < 0:
+            return []
+        lines = self._read_available()
+        if not self._stream and self._rotated():
+            lines.extend(self._read_available())  # what was written before the rename
+            lines.extend(self._lines.flush())
+            self._reopen()
+            lines.extend(self._read_available())
+        return lines
+
+    def _read_available(self) -> list[bytes]:
+        lines: list[bytes] = []
+        while True:
+            try:
+                chunk = os.read(self._fd, _READ_CHUNK)
+            except BlockingIOError:
+                return lines
+            if not chunk:
+                if self._stream:
+                    self._eof = True
+                    lines.extend(self._lines.flush())
+                return lines
+            lines.extend(self._lines.feed(chunk))
+
+    def _rotated(self) -> bool:
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            return False  # between rename and create: keep reading the old file
+        mine = os.fstat(self._fd)
+        if (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
+            return True
+        if now.st_size < os.lseek(self._fd, 0, os.SEEK_CUR):  # truncated in place
+            os.lseek(self._fd, 0, os.SEEK_SET)
+        return False
+
+    def _reopen(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return  # gone again: the next poll retries
+        os.close(self._fd)
+        self._fd = fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class KmsgSource(Source):
+    """The kernel ring buffer through ``/dev/kmsg``, from its current end.
+
+    Each read returns one printk record (``prio,seq,usec,flags;text`` and
+    continuation lines starting with a space, which we drop). ``EPIPE`` means
+    the ring wrapped past our position: counted in ``overruns``, and reading
+    goes on from the oldest record still there.
+    """
+
+    name = "kmsg"
+
+    def __init__(self, path: str = DEFAULT_KMSG) -> None:
+        super().__init__()
+        try:
+            self._fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as error:
+            raise AgentError(f"cannot read {path}: {error.strerror}") from error
+        with contextlib.suppress(OSError):  # a FIFO standing in for /dev/kmsg: read it all
+            os.lseek(self._fd, 0, os.SEEK_END)
+        self._lines = _LineBuffer()
+
+    def fileno(self) -> Optional[int]:
+        return self._fd if self._fd >= 0 else None
+
+    def read_lines(self) -> list[bytes]:
+        if self._fd < 0:
+            return []
+        lines: list[bytes] = []
+        while True:
+            try:
+                chunk = os.read(self._fd, 8192)
+            except BlockingIOError:
+                break
+            except BrokenPipeError:
+                self.overruns += 1
+                continue
+            if not chunk:
+                break
+            if not chunk.endswith(b"\n"):  # /dev/kmsg gives whole records
+                chunk += b"\n"
+            lines.extend(line for line in self._lines.feed(chunk) if not line.startswith(b" "))
+        return lines
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def auditd_running(proc: str = "/proc") -> bool:
+    """True when a process named auditd exists (host PID namespace needed)."""
+    try:
+        entries = os.listdir(proc)
+    except OSError:
+        return False
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, entry, "comm"), "rb") as handle:
+                if handle.read().strip() == b"auditd":
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def in_host_network_namespace(proc: str = "/proc") -> bool:
+    """True when we share pid 1's network namespace (audit multicast works only there)."""
+    try:
+        return os.readlink(os.path.join(proc, "self/ns/net")) == os.readlink(os.path.join(proc, "1/ns/net"))
+    except OSError:
+        return True  # cannot tell: let the socket decide
+
+
+def open_source(kind: str, audit_log: str = DEFAULT_AUDIT_LOG, proc: str = "/proc") -> Source:
+    """Open the source ``kind`` (auto, netlink, auditlog, kmsg)."""
+    if kind == "netlink":
+        return NetlinkSource()
+    if kind == "auditlog":
+        return AuditLogSource(audit_log)
+    if kind == "kmsg":
+        return KmsgSource()
+    if kind != "auto":
+        raise AgentError(f"unknown source {kind!r}")
+    reasons: list[str] = []
+    if in_host_network_namespace(proc):
+        try:
+            return NetlinkSource()
+        except AgentError as error:
+            reasons.append(f"netlink: {error.message}")
+    else:
+        reasons.append("netlink: not in the host network namespace")
+    if auditd_running(proc) and os.path.exists(audit_log):
+        try:
+            return AuditLogSource(audit_log)
+        except AgentError as error:
+            reasons.append(f"auditlog: {error.message}")
+    else:
+        reasons.append(f"auditlog: auditd is not writing {audit_log}")
+    try:
+        return KmsgSource()
+    except AgentError as error:
+        reasons.append(f"kmsg: {error.message}")
+    raise AgentError("no audit source is usable (" + "; ".join(reasons) + ")")
