@@ -1,0 +1,794 @@
+#!/usr/bin/env python3
+"""A real Kubernetes cluster on this machine, for the end-to-end tests.
+
+    python3 tests/cluster/harness.py build       # build (or find cached) Kubernetes binaries
+    python3 tests/cluster/harness.py up          # start the cluster, wait until nodes are Ready
+    python3 tests/cluster/harness.py status      # what runs, exit 1 if the cluster is not up
+    python3 tests/cluster/harness.py kubeconfig  # print the admin kubeconfig path
+    python3 tests/cluster/harness.py down        # stop everything, unmount, remove state
+
+What runs (every process is started here and recorded by PID in STATE/pids/):
+
+* etcd (Debian's 3.4) on 127.0.0.1:23790, plain HTTP, data in STATE/etcd.
+* kube-apiserver on 0.0.0.0:6443 (Node,RBAC authorization, NodeRestriction,
+  service-account tokens), kube-controller-manager, kube-scheduler -- built
+  from the k8s.io/kubernetes Go module by ``build`` (see k8sbuild.py).
+* One containerd + kubelet per node. Each node lives in its own mount namespace
+  in which its own directories are bind-mounted over /var/lib/kubelet,
+  /var/log/pods, /var/log/containers and /run/netns, so hostPath volumes, the
+  kubelet's seccomp directory (/var/lib/kubelet/seccomp) and pod logs are per
+  node, as on real machines. Node 1 uses the host network namespace (address
+  10.200.0.1 on bridge ksc0); node 2 gets the network namespace ``ksc-node2``
+  (10.200.0.2, a veth on ksc0). Pod subnets: 10.244.<n-1>.0/24 through a CNI
+  bridge, routed between nodes by the host.
+* Images come from local archives (images.py), never from a registry.
+
+From the host, node N's seccomp directory is STATE/nodes/ksc-nodeN/kubelet/seccomp;
+``status --json`` lists it. Daemon logs go to /var/log/ksc-cluster/ and survive
+``down`` (they are cleared by the next ``up``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import images  # noqa: E402
+import k8sbuild  # noqa: E402
+import pki  # noqa: E402
+
+K8S_VERSION = os.environ.get("KSC_K8S_VERSION", "v1.30.14")
+STATE = Path(os.environ.get("KSC_CLUSTER_DIR", "/var/lib/ksc-cluster"))
+RUN = Path("/run/ksc-cluster")
+LOGS = Path("/var/log/ksc-cluster")
+KUBECONFIG = STATE / "kubeconfig"
+CLUSTER_JSON = STATE / "cluster.json"
+IMAGE_CACHE = k8sbuild.cache_dir(K8S_VERSION).parent / "images"
+
+HOST_BRIDGE = "ksc0"
+HOST_IP = "10.200.0.1"
+ETCD_CLIENT = "http://127.0.0.1:23790"
+ETCD_PEER = "http://127.0.0.1:23800"
+API_PORT = 6443
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_IP = "10.96.0.1"
+CLUSTER_DNS = "10.96.0.10"
+CNI_BIN = "/usr/lib/cni"
+RUNC = "/usr/sbin/runc"
+READY_TIMEOUT = float(os.environ.get("KSC_READY_TIMEOUT", "180"))
+NODE_PATHS = ("/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/run/netns")
+
+
+class HarnessError(Exception):
+    """A failure with a message for the user; main() prints it and exits 1."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One kubelet + containerd pair and where its files live."""
+
+    index: int  # 1-based
+
+    @property
+    def name(self) -> str:
+        return f"ksc-node{self.index}"
+
+    @property
+    def ip(self) -> str:
+        return f"10.200.0.{self.index}"
+
+    @property
+    def pod_cidr(self) -> str:
+        return f"10.244.{self.index - 1}.0/24"
+
+    @property
+    def netns(self) -> str | None:
+        """Node 1 shares the host network namespace; the others get their own."""
+        return None if self.index == 1 else self.name
+
+    @property
+    def dir(self) -> Path:
+        return STATE / "nodes" / self.name
+
+    @property
+    def run(self) -> Path:
+        return RUN / self.name
+
+    @property
+    def socket(self) -> Path:
+        return self.run / "containerd.sock"
+
+    @property
+    def cgroup_root(self) -> str:
+        return "/" if self.index == 1 else f"/{self.name}"
+
+    def bind_source(self, path: str) -> Path:
+        return self.dir / "mounts" / path.strip("/").replace("/", "-")
+
+    def seccomp_dir(self) -> Path:
+        return self.bind_source("/var/lib/kubelet") / "seccomp"
+
+
+# ---------------------------------------------------------------- processes
+
+
+def pid_file(name: str) -> Path:
+    return STATE / "pids" / f"{name}.pid"
+
+
+def running_pid(name: str) -> int | None:
+    """The PID recorded for ``name`` if that process still runs the same program."""
+    try:
+        pid_text, exe = pid_file(name).read_text().split(maxsplit=1)
+        cmdline = Path(f"/proc/{pid_text}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ValueError):
+        return None
+    return int(pid_text) if cmdline and cmdline[0].decode() == exe.strip() else None
+
+
+def recorded_names() -> list[str]:
+    """Process names in the order they were started."""
+    order = STATE / "pids" / "order"
+    return order.read_text().split() if order.exists() else []
+
+
+def start(
+    name: str, argv: list[str], *, netns: str | None = None, mount_ns_of: str | None = None, expect: str | None = None
+) -> int:
+    """Start a daemon, log to LOGS/name.log, record its PID; return the PID.
+
+    ``mount_ns_of`` names an already started process whose mount (and network)
+    namespaces the daemon joins, via nsenter, which execs in place: the PID we
+    record is the daemon's own. ``expect`` is the argv[0] the process ends up
+    with when ``argv`` execs another program.
+    """
+    expect = expect or argv[0]
+    prefix: list[str] = []
+    if mount_ns_of is not None:
+        holder = running_pid(mount_ns_of)
+        if holder is None:
+            raise HarnessError(f"{mount_ns_of} is not running; cannot start {name}")
+        prefix = ["nsenter", f"--target={holder}", "--mount", "--net", "--"]
+    elif netns is not None:
+        # Not `ip netns exec`: it remounts /sys, hiding the cgroup hierarchies.
+        prefix = ["nsenter", f"--net=/run/netns/{netns}", "--"]
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with open(LOGS / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(
+            prefix + argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    # nsenter and `ip netns exec` exec the program: wait until /proc shows it.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            argv0 = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        except FileNotFoundError:
+            raise HarnessError(f"{name} exited at once; see {LOGS / f'{name}.log'}") from None
+        if argv0 == expect:
+            break
+        time.sleep(0.05)
+    pid_file(name).parent.mkdir(parents=True, exist_ok=True)
+    pid_file(name).write_text(f"{proc.pid} {expect}\n")
+    with open(STATE / "pids" / "order", "a") as order:
+        order.write(name + "\n")
+    return proc.pid
+
+
+def stop(name: str, timeout: float = 20) -> None:
+    """SIGTERM the recorded process, SIGKILL after ``timeout``."""
+    pid = running_pid(name)
+    if pid is not None:
+        print(f"down: stopping {name} (pid {pid})")
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while running_pid(name) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if running_pid(name) is not None:
+            os.kill(pid, signal.SIGKILL)
+            while running_pid(name) is not None:
+                time.sleep(0.1)
+    pid_file(name).unlink(missing_ok=True)
+
+
+def run(argv: list[str], *, check: bool = True, netns: str | None = None) -> subprocess.CompletedProcess[str]:
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    result = subprocess.run(prefix + argv, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise HarnessError(f"{' '.join(argv)} failed: {result.stderr.strip() or result.stdout.strip()}")
+    return result
+
+
+def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run(["kubectl", f"--kubeconfig={KUBECONFIG}", *args], check=check)
+
+
+def wait_for(what: str, predicate: "callable[[], bool]", timeout: float, hint: str) -> None:  # type: ignore[valid-type]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        dead = [name for name in recorded_names() if running_pid(name) is None]
+        if dead:
+            logs = ", ".join(str(LOGS / f"{name}.log") for name in dead)
+            raise HarnessError(f"{', '.join(dead)} exited while waiting for {what}; see {logs}")
+        time.sleep(1)
+    raise HarnessError(f"timed out after {timeout:.0f}s waiting for {what}. {hint}")
+
+
+# ---------------------------------------------------------------- configuration files
+
+
+def write_kubeconfig(path: Path, user: str, cert: Path, key: Path, server: str) -> None:
+    ca = STATE / "pki" / "ca.crt"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "ksc", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+                "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
+                "contexts": [{"name": "ksc", "context": {"cluster": "ksc", "user": user}}],
+                "current-context": "ksc",
+            },
+            indent=2,
+        )
+    )
+
+
+def make_pki(nodes: list[Node]) -> None:
+    d = STATE / "pki"
+    pki.make_ca(d)
+    pki.make_service_account_keys(d)
+    pki.make_cert(
+        d, "apiserver", cn="kube-apiserver", server=True,
+        dns=("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+             "kubernetes.default.svc.cluster.local", "localhost"),
+        ips=("127.0.0.1", HOST_IP, SERVICE_IP),
+    )
+    pki.make_cert(d, "apiserver-kubelet-client", cn="kube-apiserver-kubelet-client", org="system:masters")
+    local = f"https://127.0.0.1:{API_PORT}"
+    for user, cn, org in (
+        ("admin", "kubernetes-admin", "system:masters"),
+        ("controller-manager", "system:kube-controller-manager", None),
+        ("scheduler", "system:kube-scheduler", None),
+    ):
+        crt, key = pki.make_cert(d, user, cn=cn, org=org)
+        target = KUBECONFIG if user == "admin" else STATE / f"{user}.kubeconfig"
+        write_kubeconfig(target, user, crt, key, local)
+    for node in nodes:
+        crt, key = pki.make_cert(d, f"{node.name}-client", cn=f"system:node:{node.name}", org="system:nodes")
+        write_kubeconfig(node.dir / "kubeconfig", node.name, crt, key, f"https://{HOST_IP}:{API_PORT}")
+        pki.make_cert(d, f"{node.name}-serving", cn=node.name, server=True, dns=(node.name,), ips=(node.ip,))
+
+
+def containerd_config(node: Node) -> str:
+    return f"""\
+version = 2
+root = "{node.dir / 'containerd'}"
+state = "{node.run / 'containerd'}"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+                    "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+
+[grpc]
+  address = "{node.socket}"
+
+[ttrpc]
+  address = "{node.run / 'containerd.sock.ttrpc'}"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{node.dir / 'opt'}"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{images.PAUSE_IMAGE}"
+  enable_selinux = false
+  # Kubelets ask for negative oom_score_adj (-998 for sandboxes); lowering it
+  # needs CAP_SYS_RESOURCE, which some VMs (ours) drop from the bounding set.
+  # This clamps the value at containerd's own, as for rootless containerd.
+  restrict_oom_score_adj = {"false" if has_sys_resource() else "true"}
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "{RUNC}"
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{CNI_BIN}"
+    conf_dir = "{node.dir / 'cni'}"
+"""
+
+
+def has_sys_resource() -> bool:
+    """Whether this process may lower oom_score_adj (CAP_SYS_RESOURCE, bit 24)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) & (1 << 24))
+    return False
+
+
+def cni_config(node: Node) -> str:
+    return json.dumps(
+        {
+            "cniVersion": "0.4.0",
+            "name": "ksc",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": "cni0",
+                    "isGateway": True,
+                    "ipMasq": True,
+                    "hairpinMode": True,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": node.pod_cidr}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                        "dataDir": str(node.dir / "cni-ipam"),
+                    },
+                },
+                {"type": "portmap", "capabilities": {"portMappings": True}},
+            ],
+        },
+        indent=2,
+    )
+
+
+def kubelet_config(node: Node) -> str:
+    d = STATE / "pki"
+    return json.dumps(
+        {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "address": node.ip,
+            "port": 10250,
+            "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1",
+            "healthzPort": 10248,
+            "authentication": {
+                "anonymous": {"enabled": False},
+                "webhook": {"enabled": True},
+                "x509": {"clientCAFile": str(d / "ca.crt")},
+            },
+            "authorization": {"mode": "Webhook"},
+            "tlsCertFile": str(d / f"{node.name}-serving.crt"),
+            "tlsPrivateKeyFile": str(d / f"{node.name}-serving.key"),
+            "containerRuntimeEndpoint": f"unix://{node.socket}",
+            "cgroupDriver": "cgroupfs",
+            "cgroupRoot": node.cgroup_root,
+            "clusterDNS": [CLUSTER_DNS],
+            "clusterDomain": "cluster.local",
+            "failSwapOn": False,
+            "resolvConf": "/etc/resolv.conf" if Path("/etc/resolv.conf").exists() else "",
+            # No registry: never garbage-collect images, never evict on a full disk.
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
+            "evictionHard": {"memory.available": "100Mi", "nodefs.available": "0%",
+                             "nodefs.inodesFree": "0%", "imagefs.available": "0%"},
+            "serializeImagePulls": False,
+            "protectKernelDefaults": False,
+        },
+        indent=2,
+    )
+
+
+# ---------------------------------------------------------------- host setup
+
+
+def cgroup_v1_controllers() -> Iterator[Path]:
+    for entry in Path("/sys/fs/cgroup").iterdir():
+        if entry.is_dir() and not entry.is_symlink() and entry.name != "unified" and (entry / "cgroup.procs").exists():
+            yield entry
+
+
+def make_cgroup_root(node: Node) -> None:
+    """Pods of node N>1 live under /ksc-nodeN; the kubelet wants that cgroup to exist."""
+    if node.cgroup_root == "/":
+        return
+    for controller in [*cgroup_v1_controllers(), Path("/sys/fs/cgroup/unified")]:
+        target = controller / node.cgroup_root.lstrip("/")
+        if not controller.is_dir() or target.is_dir():
+            continue
+        target.mkdir()
+        if controller.name == "cpuset":
+            for knob in ("cpuset.cpus", "cpuset.mems"):
+                (target / knob).write_text((controller / knob).read_text())
+
+
+def setup_network(nodes: list[Node]) -> None:
+    """Bridge ksc0 on the host, one veth per extra node into its netns, pod routes."""
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
+    if run(["ip", "link", "show", HOST_BRIDGE], check=False).returncode != 0:
+        run(["ip", "link", "add", HOST_BRIDGE, "type", "bridge"])
+        run(["ip", "addr", "add", f"{HOST_IP}/24", "dev", HOST_BRIDGE])
+    run(["ip", "link", "set", HOST_BRIDGE, "up"])
+    for node in nodes:
+        if node.netns is None:
+            continue
+        host_end = f"{node.name}-h"[:15]
+        if node.netns not in run(["ip", "netns", "list"]).stdout.split():
+            run(["ip", "netns", "add", node.netns])
+        if run(["ip", "link", "show", host_end], check=False).returncode != 0:
+            run(["ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", node.netns])
+            run(["ip", "link", "set", host_end, "master", HOST_BRIDGE, "up"])
+            run(["ip", "addr", "add", f"{node.ip}/24", "dev", "eth0"], netns=node.netns)
+        for link in ("lo", "eth0"):
+            run(["ip", "link", "set", link, "up"], netns=node.netns)
+        run(["ip", "route", "replace", "default", "via", HOST_IP], netns=node.netns)
+        run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], netns=node.netns)
+        run(["ip", "route", "replace", node.pod_cidr, "via", node.ip])
+    # Let routed pod traffic through even if a firewall sets FORWARD to DROP.
+    if run(["iptables", "-C", "FORWARD", "-s", "10.244.0.0/16", "-j", "ACCEPT"], check=False).returncode != 0:
+        run(["iptables", "-I", "FORWARD", "-s", "10.244.0.0/16", "-j", "ACCEPT"])
+        run(["iptables", "-I", "FORWARD", "-d", "10.244.0.0/16", "-j", "ACCEPT"])
+
+
+def teardown_network(nodes: list[Node]) -> None:
+    for node in nodes:
+        run(["ip", "route", "del", node.pod_cidr], check=False)
+        if node.netns is not None:
+            run(["ip", "link", "del", f"{node.name}-h"[:15]], check=False)
+            run(["ip", "netns", "del", node.netns], check=False)
+        else:
+            # Node 1's CNI bridge lives in the host namespace.
+            run(["ip", "link", "del", "cni0"], check=False)
+    run(["ip", "link", "del", HOST_BRIDGE], check=False)
+    for flag in ("-s", "-d"):
+        run(["iptables", "-D", "FORWARD", flag, "10.244.0.0/16", "-j", "ACCEPT"], check=False)
+    # The bridge plugin's masquerade chains (CNI-xxxx) reference the pod subnets.
+    rules = run(["iptables-save", "-t", "nat"], check=False).stdout.splitlines()
+    for rule in rules:
+        if rule.startswith("-A POSTROUTING") and "CNI-" in rule and "10.244." in rule:
+            run(["iptables", "-t", "nat", "-D", *rule.split()[1:]], check=False)
+
+
+# ---------------------------------------------------------------- up
+
+
+def start_node(node: Node, bins: Path, archives: dict[str, Path]) -> None:
+    for sub in ("containerd", "cni", "cni-ipam", "opt"):
+        (node.dir / sub).mkdir(parents=True, exist_ok=True)
+    node.run.mkdir(parents=True, exist_ok=True)
+    for path in NODE_PATHS:
+        node.bind_source(path).mkdir(parents=True, exist_ok=True)
+    node.seccomp_dir().mkdir(parents=True, exist_ok=True)
+    (node.dir / "containerd.toml").write_text(containerd_config(node))
+    (node.dir / "cni" / "10-ksc.conflist").write_text(cni_config(node))
+    (node.dir / "kubelet.json").write_text(kubelet_config(node))
+    make_cgroup_root(node)
+
+    # The namespace holder: a sleeping process whose mount namespace has the
+    # node's directories bound over the standard paths.
+    binds = " && ".join(f"mkdir -p {p} && mount --bind {node.bind_source(p)} {p}" for p in NODE_PATHS)
+    start(
+        f"{node.name}-ns",
+        ["/usr/bin/unshare", "--mount", "--propagation", "private", "--",
+         "/bin/sh", "-c", f"{binds} && exec /bin/sleep infinity"],
+        netns=node.netns,
+        expect="/bin/sleep",
+    )
+    start(f"{node.name}-containerd", ["/usr/bin/containerd", "--config", str(node.dir / "containerd.toml")],
+          mount_ns_of=f"{node.name}-ns")
+    wait_for(f"{node.name} containerd", lambda: _ctr(node, "version", check=False).returncode == 0, 30,
+             f"see {LOGS / (node.name + '-containerd.log')}")
+    for tag, archive in archives.items():
+        _ctr(node, "images", "import", str(archive))
+    start(
+        f"{node.name}-kubelet",
+        [str(bins / "kubelet"), f"--config={node.dir / 'kubelet.json'}",
+         f"--kubeconfig={node.dir / 'kubeconfig'}", f"--hostname-override={node.name}",
+         f"--node-ip={node.ip}", f"--pod-infra-container-image={images.PAUSE_IMAGE}", "--v=2"],
+        mount_ns_of=f"{node.name}-ns",
+    )
+
+
+def _ctr(node: Node, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run(["ctr", f"--address={node.socket}", "--namespace=k8s.io", *args], check=check)
+
+
+def start_control_plane(bins: Path) -> None:
+    d = STATE / "pki"
+    start("etcd", [
+        "/usr/bin/etcd", "--name=ksc", f"--data-dir={STATE / 'etcd'}",
+        f"--listen-client-urls={ETCD_CLIENT}", f"--advertise-client-urls={ETCD_CLIENT}",
+        f"--listen-peer-urls={ETCD_PEER}", f"--initial-advertise-peer-urls={ETCD_PEER}",
+        f"--initial-cluster=ksc={ETCD_PEER}", "--listen-metrics-urls=http://127.0.0.1:23810",
+    ])
+    start("kube-apiserver", [
+        str(bins / "kube-apiserver"),
+        f"--etcd-servers={ETCD_CLIENT}",
+        "--bind-address=0.0.0.0", f"--secure-port={API_PORT}", f"--advertise-address={HOST_IP}",
+        f"--tls-cert-file={d / 'apiserver.crt'}", f"--tls-private-key-file={d / 'apiserver.key'}",
+        f"--client-ca-file={d / 'ca.crt'}",
+        f"--kubelet-client-certificate={d / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={d / 'apiserver-kubelet-client.key'}",
+        f"--kubelet-certificate-authority={d / 'ca.crt'}",
+        "--kubelet-preferred-address-types=InternalIP",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={d / 'sa.pub'}",
+        f"--service-account-signing-key-file={d / 'sa.key'}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
+        "--allow-privileged=true",
+        "--v=1",
+    ])
+    # The controllers need RBAC's bootstrap roles: start them once the API server is ready.
+    wait_for("the API server (/readyz)", api_ready, READY_TIMEOUT,
+             f"See {LOGS}/kube-apiserver.log and {LOGS}/etcd.log.")
+    start("kube-controller-manager", [
+        str(bins / "kube-controller-manager"),
+        f"--kubeconfig={STATE / 'controller-manager.kubeconfig'}",
+        f"--authentication-kubeconfig={STATE / 'controller-manager.kubeconfig'}",
+        f"--authorization-kubeconfig={STATE / 'controller-manager.kubeconfig'}",
+        f"--service-account-private-key-file={d / 'sa.key'}",
+        f"--root-ca-file={d / 'ca.crt'}",
+        f"--cluster-signing-cert-file={d / 'ca.crt'}", f"--cluster-signing-key-file={d / 'ca.key'}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--use-service-account-credentials=true",
+        "--leader-elect=false", "--bind-address=127.0.0.1", "--v=1",
+    ])
+    start("kube-scheduler", [
+        str(bins / "kube-scheduler"),
+        f"--kubeconfig={STATE / 'scheduler.kubeconfig'}",
+        f"--authentication-kubeconfig={STATE / 'scheduler.kubeconfig'}",
+        f"--authorization-kubeconfig={STATE / 'scheduler.kubeconfig'}",
+        "--leader-elect=false", "--bind-address=127.0.0.1", "--v=1",
+    ])
+
+
+def api_ready() -> bool:
+    return kubectl("get", "--raw=/readyz", check=False).returncode == 0
+
+
+def ready_nodes() -> set[str]:
+    result = kubectl("get", "nodes", "-o", "json", check=False)
+    if result.returncode != 0:
+        return set()
+    ready: set[str] = set()
+    for item in json.loads(result.stdout)["items"]:
+        for cond in item["status"].get("conditions", []):
+            if cond["type"] == "Ready" and cond["status"] == "True":
+                ready.add(item["metadata"]["name"])
+    return ready
+
+
+def wait_ready(nodes: list[Node]) -> None:
+    started = time.monotonic()
+    wait_for("the API server (/readyz)", api_ready, READY_TIMEOUT,
+             f"See {LOGS}/kube-apiserver.log and {LOGS}/etcd.log.")
+    names = {n.name for n in nodes}
+    remaining = max(10.0, READY_TIMEOUT - (time.monotonic() - started))
+    wait_for(f"nodes {', '.join(sorted(names))} to be Ready", lambda: names <= ready_nodes(), remaining,
+             f"See {LOGS}/ksc-node*-kubelet.log and `kubectl --kubeconfig {KUBECONFIG} describe nodes`.")
+    wait_for("the default service account", lambda: kubectl(
+        "get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0, 60,
+        f"See {LOGS}/kube-controller-manager.log.")
+
+
+def load_cluster() -> dict[str, object] | None:
+    return json.loads(CLUSTER_JSON.read_text()) if CLUSTER_JSON.exists() else None
+
+
+def cluster_nodes() -> list[Node]:
+    info = load_cluster()
+    return [Node(i) for i in range(1, int(info["nodes"]) + 1)] if info else []  # type: ignore[call-overload]
+
+
+def cmd_up(node_count: int) -> None:
+    info = load_cluster()
+    if info is not None:
+        dead = [name for name in recorded_names() if running_pid(name) is None]
+        if dead:
+            raise HarnessError(
+                f"a cluster was started but {', '.join(dead)} no longer run(s); "
+                f"logs in {LOGS}. Run `harness.py down` then `harness.py up`."
+            )
+        print("up: cluster already running")
+        wait_ready(cluster_nodes())
+        print(KUBECONFIG)
+        return
+    check_host()
+    started = time.monotonic()
+    bins = k8sbuild.bin_dir(K8S_VERSION)
+    if not k8sbuild.is_built(K8S_VERSION):
+        raise HarnessError(f"no Kubernetes {K8S_VERSION} binaries in {bins}. Run `harness.py build` first.")
+    pause_c = k8sbuild.pause_source(K8S_VERSION)
+    archives = images.image_archives(IMAGE_CACHE, pause_c)
+    nodes = [Node(i) for i in range(1, node_count + 1)]
+    if LOGS.exists():
+        shutil.rmtree(LOGS)
+    for node in nodes:
+        node.dir.mkdir(parents=True, exist_ok=True)
+    CLUSTER_JSON.write_text(json.dumps({"nodes": node_count, "version": K8S_VERSION}))
+    try:
+        make_pki(nodes)
+        setup_network(nodes)
+        start_control_plane(bins)
+        for node in nodes:
+            start_node(node, bins, archives)
+        wait_ready(nodes)
+    except (HarnessError, subprocess.CalledProcessError, OSError) as err:
+        print(f"up: failed ({err}); stopping what was started", file=sys.stderr)
+        cmd_down()
+        raise HarnessError(f"up failed: {err}. Logs kept in {LOGS}.") from err
+    write_status_file(nodes)
+    print(f"up: cluster ready in {time.monotonic() - started:.0f}s with {node_count} node(s)")
+    print(KUBECONFIG)
+
+
+def check_host() -> None:
+    if os.geteuid() != 0:
+        raise HarnessError("the test cluster needs root (namespaces, mounts, cgroups).")
+    missing = [tool for tool in ("etcd", "containerd", "ctr", "runc", "ip", "iptables", "openssl", "unshare",
+                                 "nsenter", "kubectl", "gcc")
+               if shutil.which(tool) is None]
+    if missing or not Path(CNI_BIN, "bridge").exists():
+        raise HarnessError(f"missing {', '.join(missing) or 'CNI plugins'}. Run `bash tests/cluster/install-deps.sh`.")
+    busy = run(["ss", "-Hltn", f"( sport = :{API_PORT} or sport = :23790 )"], check=False).stdout.strip()
+    if busy:
+        raise HarnessError(f"ports {API_PORT}/23790 are in use by another process:\n{busy}")
+
+
+def write_status_file(nodes: list[Node]) -> None:
+    info = {
+        "version": K8S_VERSION,
+        "nodes": len(nodes),
+        "kubeconfig": str(KUBECONFIG),
+        "node_info": [
+            {"name": n.name, "ip": n.ip, "pod_cidr": n.pod_cidr, "netns": n.netns,
+             "seccomp_dir": str(n.seccomp_dir()), "containerd_socket": str(n.socket)}
+            for n in nodes
+        ],
+        "images": [images.PAUSE_IMAGE, images.BUSYBOX_IMAGE, images.PYTHON_IMAGE],
+        "logs": str(LOGS),
+    }
+    CLUSTER_JSON.write_text(json.dumps(info, indent=2))
+
+
+# ---------------------------------------------------------------- down
+
+
+def stop_containers(node: Node) -> None:
+    """Kill every container task of the node's containerd so the shims exit."""
+    if running_pid(f"{node.name}-containerd") is None:
+        return
+    tasks = _ctr(node, "tasks", "ls", "-q", check=False).stdout.split()
+    for task in tasks:
+        _ctr(node, "tasks", "kill", "--signal=SIGKILL", task, check=False)
+    deadline = time.monotonic() + 10
+    while tasks and time.monotonic() < deadline:
+        tasks = [t for t in _ctr(node, "tasks", "ls", "-q", check=False).stdout.split()]
+        for task in tasks:
+            _ctr(node, "tasks", "delete", "--force", task, check=False)
+        time.sleep(0.2)
+
+
+def kill_cgroup_leftovers(node: Node) -> None:
+    """Kill what is still in the node's pod cgroups (containers orphaned by a crash) and remove them."""
+    for controller in [*cgroup_v1_controllers(), Path("/sys/fs/cgroup/unified")]:
+        base = controller / node.cgroup_root.lstrip("/") / "kubepods"
+        top = base if node.cgroup_root == "/" else base.parent
+        if not top.is_dir():
+            continue
+        for procs in top.rglob("cgroup.procs"):
+            for pid in procs.read_text().split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for cg in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            _rmdir_cgroup(cg)
+        _rmdir_cgroup(top)
+
+
+def _rmdir_cgroup(path: Path) -> None:
+    for _ in range(50):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
+def unmount_under(*roots: Path) -> None:
+    """Unmount anything left mounted under our directories in the host namespace (deepest first)."""
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    for mount in sorted(mounts, key=len, reverse=True):
+        if any(mount == str(r) or mount.startswith(str(r) + "/") for r in roots):
+            run(["umount", "-l", mount], check=False)
+
+
+def cmd_down() -> None:
+    nodes = cluster_nodes()
+    for node in nodes:
+        stop(f"{node.name}-kubelet")
+    for node in nodes:
+        stop_containers(node)
+    for name in reversed(recorded_names()):
+        stop(name)
+    for node in nodes:
+        kill_cgroup_leftovers(node)
+    # Shims left by a crashed containerd carry its socket in their command line.
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+            if cmdline[0].endswith(b"containerd-shim-runc-v2") and any(str(RUN).encode() in a for a in cmdline):
+                os.kill(int(proc.name), signal.SIGKILL)
+    teardown_network(nodes or [Node(1), Node(2)])
+    unmount_under(STATE, RUN)
+    for path in (STATE, RUN):
+        if path.exists():
+            shutil.rmtree(path)
+    print("down: cluster stopped and state removed")
+
+
+# ---------------------------------------------------------------- status / main
+
+
+def cmd_status(as_json: bool) -> int:
+    info = load_cluster()
+    if info is None:
+        print("status: no cluster (run `harness.py up`)")
+        return 1
+    procs = {name: running_pid(name) for name in recorded_names()}
+    ready = ready_nodes() if api_ready() else set()
+    healthy = all(procs.values()) and {n.name for n in cluster_nodes()} <= ready
+    if as_json:
+        print(json.dumps({**info, "processes": procs, "ready_nodes": sorted(ready), "healthy": healthy}, indent=2))
+    else:
+        for name, pid in procs.items():
+            print(f"{name:28} {'pid ' + str(pid) if pid else 'NOT RUNNING'}")
+        print(f"ready nodes: {', '.join(sorted(ready)) or 'none'}")
+        print(f"kubeconfig: {KUBECONFIG}")
+    return 0 if healthy else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="build or find cached Kubernetes binaries")
+    up = sub.add_parser("up", help="start the cluster and wait until ready")
+    up.add_argument("--nodes", type=int, default=int(os.environ.get("KSC_NODES", "2")), choices=range(1, 10))
+    sub.add_parser("down", help="stop the cluster and remove its state")
+    status = sub.add_parser("status", help="show processes and nodes")
+    status.add_argument("--json", action="store_true")
+    sub.add_parser("kubeconfig", help="print the admin kubeconfig path")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            k8sbuild.build(K8S_VERSION)
+        elif args.command == "up":
+            cmd_up(args.nodes)
+        elif args.command == "down":
+            cmd_down()
+        elif args.command == "status":
+            return cmd_status(args.json)
+        elif args.command == "kubeconfig":
+            print(KUBECONFIG)
+    except HarnessError as err:
+        print(f"harness: {err}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as err:
+        print(f"harness: {' '.join(map(str, err.cmd))} failed with exit code {err.returncode}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
