@@ -31,6 +31,7 @@ From the host, node N's seccomp directory is STATE/nodes/ksc-nodeN/kubelet/secco
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -44,9 +45,9 @@ from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import images  # noqa: E402
-import k8sbuild  # noqa: E402
-import pki  # noqa: E402
+import images
+import k8sbuild
+import pki
 
 K8S_VERSION = os.environ.get("KSC_K8S_VERSION", "v1.30.14")
 STATE = Path(os.environ.get("KSC_CLUSTER_DIR", "/var/lib/ksc-cluster"))
@@ -144,7 +145,12 @@ def recorded_names() -> list[str]:
 
 
 def start(
-    name: str, argv: list[str], *, netns: str | None = None, mount_ns_of: str | None = None, expect: str | None = None
+    name: str,
+    argv: list[str],
+    *,
+    netns: str | None = None,
+    mount_ns_of: str | None = None,
+    expect: str | None = None,
 ) -> int:
     """Start a daemon, log to LOGS/name.log, record its PID; return the PID.
 
@@ -166,7 +172,11 @@ def start(
     LOGS.mkdir(parents=True, exist_ok=True)
     with open(LOGS / f"{name}.log", "ab") as log:
         proc = subprocess.Popen(
-            prefix + argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            prefix + argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     # nsenter and `ip netns exec` exec the program: wait until /proc shows it.
     deadline = time.monotonic() + 5
@@ -213,7 +223,7 @@ def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return run(["kubectl", f"--kubeconfig={KUBECONFIG}", *args], check=check)
 
 
-def wait_for(what: str, predicate: "callable[[], bool]", timeout: float, hint: str) -> None:  # type: ignore[valid-type]
+def wait_for(what: str, predicate: callable[[], bool], timeout: float, hint: str) -> None:  # type: ignore[valid-type]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -236,7 +246,9 @@ def write_kubeconfig(path: Path, user: str, cert: Path, key: Path, server: str) 
             {
                 "apiVersion": "v1",
                 "kind": "Config",
-                "clusters": [{"name": "ksc", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+                "clusters": [
+                    {"name": "ksc", "cluster": {"server": server, "certificate-authority": str(ca)}}
+                ],
                 "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
                 "contexts": [{"name": "ksc", "context": {"cluster": "ksc", "user": user}}],
                 "current-context": "ksc",
@@ -251,9 +263,17 @@ def make_pki(nodes: list[Node]) -> None:
     pki.make_ca(d)
     pki.make_service_account_keys(d)
     pki.make_cert(
-        d, "apiserver", cn="kube-apiserver", server=True,
-        dns=("kubernetes", "kubernetes.default", "kubernetes.default.svc",
-             "kubernetes.default.svc.cluster.local", "localhost"),
+        d,
+        "apiserver",
+        cn="kube-apiserver",
+        server=True,
+        dns=(
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+            "localhost",
+        ),
         ips=("127.0.0.1", HOST_IP, SERVICE_IP),
     )
     pki.make_cert(d, "apiserver-kubelet-client", cn="kube-apiserver-kubelet-client", org="system:masters")
@@ -275,8 +295,8 @@ def make_pki(nodes: list[Node]) -> None:
 def containerd_config(node: Node) -> str:
     return f"""\
 version = 2
-root = "{node.dir / 'containerd'}"
-state = "{node.run / 'containerd'}"
+root = "{node.dir / "containerd"}"
+state = "{node.run / "containerd"}"
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
                     "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
 
@@ -284,10 +304,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   address = "{node.socket}"
 
 [ttrpc]
-  address = "{node.run / 'containerd.sock.ttrpc'}"
+  address = "{node.run / "containerd.sock.ttrpc"}"
 
 [plugins."io.containerd.internal.v1.opt"]
-  path = "{node.dir / 'opt'}"
+  path = "{node.dir / "opt"}"
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{images.PAUSE_IMAGE}"
@@ -306,7 +326,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_BIN}"
-    conf_dir = "{node.dir / 'cni'}"
+    conf_dir = "{node.dir / "cni"}"
 """
 
 
@@ -373,8 +393,12 @@ def kubelet_config(node: Node) -> str:
             # No registry: never garbage-collect images, never evict on a full disk.
             "imageGCHighThresholdPercent": 100,
             "imageGCLowThresholdPercent": 99,
-            "evictionHard": {"memory.available": "100Mi", "nodefs.available": "0%",
-                             "nodefs.inodesFree": "0%", "imagefs.available": "0%"},
+            "evictionHard": {
+                "memory.available": "100Mi",
+                "nodefs.available": "0%",
+                "nodefs.inodesFree": "0%",
+                "imagefs.available": "0%",
+            },
             "serializeImagePulls": False,
             "protectKernelDefaults": False,
         },
@@ -387,7 +411,12 @@ def kubelet_config(node: Node) -> str:
 
 def cgroup_v1_controllers() -> Iterator[Path]:
     for entry in Path("/sys/fs/cgroup").iterdir():
-        if entry.is_dir() and not entry.is_symlink() and entry.name != "unified" and (entry / "cgroup.procs").exists():
+        if (
+            entry.is_dir()
+            and not entry.is_symlink()
+            and entry.name != "unified"
+            and (entry / "cgroup.procs").exists()
+        ):
             yield entry
 
 
@@ -472,22 +501,43 @@ def start_node(node: Node, bins: Path, archives: dict[str, Path]) -> None:
     binds = " && ".join(f"mkdir -p {p} && mount --bind {node.bind_source(p)} {p}" for p in NODE_PATHS)
     start(
         f"{node.name}-ns",
-        ["/usr/bin/unshare", "--mount", "--propagation", "private", "--",
-         "/bin/sh", "-c", f"{binds} && exec /bin/sleep infinity"],
+        [
+            "/usr/bin/unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "/bin/sh",
+            "-c",
+            f"{binds} && exec /bin/sleep infinity",
+        ],
         netns=node.netns,
         expect="/bin/sleep",
     )
-    start(f"{node.name}-containerd", ["/usr/bin/containerd", "--config", str(node.dir / "containerd.toml")],
-          mount_ns_of=f"{node.name}-ns")
-    wait_for(f"{node.name} containerd", lambda: _ctr(node, "version", check=False).returncode == 0, 30,
-             f"see {LOGS / (node.name + '-containerd.log')}")
-    for tag, archive in archives.items():
+    start(
+        f"{node.name}-containerd",
+        ["/usr/bin/containerd", "--config", str(node.dir / "containerd.toml")],
+        mount_ns_of=f"{node.name}-ns",
+    )
+    wait_for(
+        f"{node.name} containerd",
+        lambda: _ctr(node, "version", check=False).returncode == 0,
+        30,
+        f"see {LOGS / (node.name + '-containerd.log')}",
+    )
+    for archive in archives.values():
         _ctr(node, "images", "import", str(archive))
     start(
         f"{node.name}-kubelet",
-        [str(bins / "kubelet"), f"--config={node.dir / 'kubelet.json'}",
-         f"--kubeconfig={node.dir / 'kubeconfig'}", f"--hostname-override={node.name}",
-         f"--node-ip={node.ip}", f"--pod-infra-container-image={images.PAUSE_IMAGE}", "--v=2"],
+        [
+            str(bins / "kubelet"),
+            f"--config={node.dir / 'kubelet.json'}",
+            f"--kubeconfig={node.dir / 'kubeconfig'}",
+            f"--hostname-override={node.name}",
+            f"--node-ip={node.ip}",
+            f"--pod-infra-container-image={images.PAUSE_IMAGE}",
+            "--v=2",
+        ],
         mount_ns_of=f"{node.name}-ns",
     )
 
@@ -498,53 +548,82 @@ def _ctr(node: Node, *args: str, check: bool = True) -> subprocess.CompletedProc
 
 def start_control_plane(bins: Path) -> None:
     d = STATE / "pki"
-    start("etcd", [
-        "/usr/bin/etcd", "--name=ksc", f"--data-dir={STATE / 'etcd'}",
-        f"--listen-client-urls={ETCD_CLIENT}", f"--advertise-client-urls={ETCD_CLIENT}",
-        f"--listen-peer-urls={ETCD_PEER}", f"--initial-advertise-peer-urls={ETCD_PEER}",
-        f"--initial-cluster=ksc={ETCD_PEER}", "--listen-metrics-urls=http://127.0.0.1:23810",
-    ])
-    start("kube-apiserver", [
-        str(bins / "kube-apiserver"),
-        f"--etcd-servers={ETCD_CLIENT}",
-        "--bind-address=0.0.0.0", f"--secure-port={API_PORT}", f"--advertise-address={HOST_IP}",
-        f"--tls-cert-file={d / 'apiserver.crt'}", f"--tls-private-key-file={d / 'apiserver.key'}",
-        f"--client-ca-file={d / 'ca.crt'}",
-        f"--kubelet-client-certificate={d / 'apiserver-kubelet-client.crt'}",
-        f"--kubelet-client-key={d / 'apiserver-kubelet-client.key'}",
-        f"--kubelet-certificate-authority={d / 'ca.crt'}",
-        "--kubelet-preferred-address-types=InternalIP",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        f"--service-account-key-file={d / 'sa.pub'}",
-        f"--service-account-signing-key-file={d / 'sa.key'}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
-        "--authorization-mode=Node,RBAC",
-        "--enable-admission-plugins=NodeRestriction",
-        "--allow-privileged=true",
-        "--v=1",
-    ])
+    start(
+        "etcd",
+        [
+            "/usr/bin/etcd",
+            "--name=ksc",
+            f"--data-dir={STATE / 'etcd'}",
+            f"--listen-client-urls={ETCD_CLIENT}",
+            f"--advertise-client-urls={ETCD_CLIENT}",
+            f"--listen-peer-urls={ETCD_PEER}",
+            f"--initial-advertise-peer-urls={ETCD_PEER}",
+            f"--initial-cluster=ksc={ETCD_PEER}",
+            "--listen-metrics-urls=http://127.0.0.1:23810",
+        ],
+    )
+    start(
+        "kube-apiserver",
+        [
+            str(bins / "kube-apiserver"),
+            f"--etcd-servers={ETCD_CLIENT}",
+            "--bind-address=0.0.0.0",
+            f"--secure-port={API_PORT}",
+            f"--advertise-address={HOST_IP}",
+            f"--tls-cert-file={d / 'apiserver.crt'}",
+            f"--tls-private-key-file={d / 'apiserver.key'}",
+            f"--client-ca-file={d / 'ca.crt'}",
+            f"--kubelet-client-certificate={d / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={d / 'apiserver-kubelet-client.key'}",
+            f"--kubelet-certificate-authority={d / 'ca.crt'}",
+            "--kubelet-preferred-address-types=InternalIP",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={d / 'sa.pub'}",
+            f"--service-account-signing-key-file={d / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            "--allow-privileged=true",
+            "--v=1",
+        ],
+    )
     # The controllers need RBAC's bootstrap roles: start them once the API server is ready.
-    wait_for("the API server (/readyz)", api_ready, READY_TIMEOUT,
-             f"See {LOGS}/kube-apiserver.log and {LOGS}/etcd.log.")
-    start("kube-controller-manager", [
-        str(bins / "kube-controller-manager"),
-        f"--kubeconfig={STATE / 'controller-manager.kubeconfig'}",
-        f"--authentication-kubeconfig={STATE / 'controller-manager.kubeconfig'}",
-        f"--authorization-kubeconfig={STATE / 'controller-manager.kubeconfig'}",
-        f"--service-account-private-key-file={d / 'sa.key'}",
-        f"--root-ca-file={d / 'ca.crt'}",
-        f"--cluster-signing-cert-file={d / 'ca.crt'}", f"--cluster-signing-key-file={d / 'ca.key'}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
-        "--use-service-account-credentials=true",
-        "--leader-elect=false", "--bind-address=127.0.0.1", "--v=1",
-    ])
-    start("kube-scheduler", [
-        str(bins / "kube-scheduler"),
-        f"--kubeconfig={STATE / 'scheduler.kubeconfig'}",
-        f"--authentication-kubeconfig={STATE / 'scheduler.kubeconfig'}",
-        f"--authorization-kubeconfig={STATE / 'scheduler.kubeconfig'}",
-        "--leader-elect=false", "--bind-address=127.0.0.1", "--v=1",
-    ])
+    wait_for(
+        "the API server (/readyz)",
+        api_ready,
+        READY_TIMEOUT,
+        f"See {LOGS}/kube-apiserver.log and {LOGS}/etcd.log.",
+    )
+    start(
+        "kube-controller-manager",
+        [
+            str(bins / "kube-controller-manager"),
+            f"--kubeconfig={STATE / 'controller-manager.kubeconfig'}",
+            f"--authentication-kubeconfig={STATE / 'controller-manager.kubeconfig'}",
+            f"--authorization-kubeconfig={STATE / 'controller-manager.kubeconfig'}",
+            f"--service-account-private-key-file={d / 'sa.key'}",
+            f"--root-ca-file={d / 'ca.crt'}",
+            f"--cluster-signing-cert-file={d / 'ca.crt'}",
+            f"--cluster-signing-key-file={d / 'ca.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--use-service-account-credentials=true",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            "--v=1",
+        ],
+    )
+    start(
+        "kube-scheduler",
+        [
+            str(bins / "kube-scheduler"),
+            f"--kubeconfig={STATE / 'scheduler.kubeconfig'}",
+            f"--authentication-kubeconfig={STATE / 'scheduler.kubeconfig'}",
+            f"--authorization-kubeconfig={STATE / 'scheduler.kubeconfig'}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            "--v=1",
+        ],
+    )
 
 
 def api_ready() -> bool:
@@ -565,15 +644,26 @@ def ready_nodes() -> set[str]:
 
 def wait_ready(nodes: list[Node]) -> None:
     started = time.monotonic()
-    wait_for("the API server (/readyz)", api_ready, READY_TIMEOUT,
-             f"See {LOGS}/kube-apiserver.log and {LOGS}/etcd.log.")
+    wait_for(
+        "the API server (/readyz)",
+        api_ready,
+        READY_TIMEOUT,
+        f"See {LOGS}/kube-apiserver.log and {LOGS}/etcd.log.",
+    )
     names = {n.name for n in nodes}
     remaining = max(10.0, READY_TIMEOUT - (time.monotonic() - started))
-    wait_for(f"nodes {', '.join(sorted(names))} to be Ready", lambda: names <= ready_nodes(), remaining,
-             f"See {LOGS}/ksc-node*-kubelet.log and `kubectl --kubeconfig {KUBECONFIG} describe nodes`.")
-    wait_for("the default service account", lambda: kubectl(
-        "get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0, 60,
-        f"See {LOGS}/kube-controller-manager.log.")
+    wait_for(
+        f"nodes {', '.join(sorted(names))} to be Ready",
+        lambda: names <= ready_nodes(),
+        remaining,
+        f"See {LOGS}/ksc-node*-kubelet.log and `kubectl --kubeconfig {KUBECONFIG} describe nodes`.",
+    )
+    wait_for(
+        "the default service account",
+        lambda: kubectl("get", "serviceaccount", "default", "-n", "default", check=False).returncode == 0,
+        60,
+        f"See {LOGS}/kube-controller-manager.log.",
+    )
 
 
 def load_cluster() -> dict[str, object] | None:
@@ -630,11 +720,27 @@ def cmd_up(node_count: int) -> None:
 def check_host() -> None:
     if os.geteuid() != 0:
         raise HarnessError("the test cluster needs root (namespaces, mounts, cgroups).")
-    missing = [tool for tool in ("etcd", "containerd", "ctr", "runc", "ip", "iptables", "openssl", "unshare",
-                                 "nsenter", "kubectl", "gcc")
-               if shutil.which(tool) is None]
+    missing = [
+        tool
+        for tool in (
+            "etcd",
+            "containerd",
+            "ctr",
+            "runc",
+            "ip",
+            "iptables",
+            "openssl",
+            "unshare",
+            "nsenter",
+            "kubectl",
+            "gcc",
+        )
+        if shutil.which(tool) is None
+    ]
     if missing or not Path(CNI_BIN, "bridge").exists():
-        raise HarnessError(f"missing {', '.join(missing) or 'CNI plugins'}. Run `bash tests/cluster/install-deps.sh`.")
+        raise HarnessError(
+            f"missing {', '.join(missing) or 'CNI plugins'}. Run `bash tests/cluster/install-deps.sh`."
+        )
     busy = run(["ss", "-Hltn", f"( sport = :{API_PORT} or sport = :23790 )"], check=False).stdout.strip()
     if busy:
         raise HarnessError(f"ports {API_PORT}/23790 are in use by another process:\n{busy}")
@@ -646,8 +752,14 @@ def write_status_file(nodes: list[Node]) -> None:
         "nodes": len(nodes),
         "kubeconfig": str(KUBECONFIG),
         "node_info": [
-            {"name": n.name, "ip": n.ip, "pod_cidr": n.pod_cidr, "netns": n.netns,
-             "seccomp_dir": str(n.seccomp_dir()), "containerd_socket": str(n.socket)}
+            {
+                "name": n.name,
+                "ip": n.ip,
+                "pod_cidr": n.pod_cidr,
+                "netns": n.netns,
+                "seccomp_dir": str(n.seccomp_dir()),
+                "containerd_socket": str(n.socket),
+            }
             for n in nodes
         ],
         "images": [images.PAUSE_IMAGE, images.BUSYBOX_IMAGE, images.PYTHON_IMAGE],
@@ -683,10 +795,8 @@ def kill_cgroup_leftovers(node: Node) -> None:
             continue
         for procs in top.rglob("cgroup.procs"):
             for pid in procs.read_text().split():
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         for cg in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
             _rmdir_cgroup(cg)
         _rmdir_cgroup(top)
@@ -728,7 +838,9 @@ def cmd_down() -> None:
                 cmdline = (proc / "cmdline").read_bytes().split(b"\0")
             except (FileNotFoundError, ProcessLookupError, PermissionError):
                 continue
-            if cmdline[0].endswith(b"containerd-shim-runc-v2") and any(str(RUN).encode() in a for a in cmdline):
+            if cmdline[0].endswith(b"containerd-shim-runc-v2") and any(
+                str(RUN).encode() in a for a in cmdline
+            ):
                 os.kill(int(proc.name), signal.SIGKILL)
     teardown_network(nodes or [Node(1), Node(2)])
     unmount_under(STATE, RUN)
@@ -750,7 +862,11 @@ def cmd_status(as_json: bool) -> int:
     ready = ready_nodes() if api_ready() else set()
     healthy = all(procs.values()) and {n.name for n in cluster_nodes()} <= ready
     if as_json:
-        print(json.dumps({**info, "processes": procs, "ready_nodes": sorted(ready), "healthy": healthy}, indent=2))
+        print(
+            json.dumps(
+                {**info, "processes": procs, "ready_nodes": sorted(ready), "healthy": healthy}, indent=2
+            )
+        )
     else:
         for name, pid in procs.items():
             print(f"{name:28} {'pid ' + str(pid) if pid else 'NOT RUNNING'}")
@@ -785,7 +901,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"harness: {err}", file=sys.stderr)
         return 1
     except subprocess.CalledProcessError as err:
-        print(f"harness: {' '.join(map(str, err.cmd))} failed with exit code {err.returncode}", file=sys.stderr)
+        print(
+            f"harness: {' '.join(map(str, err.cmd))} failed with exit code {err.returncode}", file=sys.stderr
+        )
         return 1
     return 0
 

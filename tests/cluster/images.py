@@ -39,7 +39,17 @@ BUSYBOX = Path("/bin/busybox")
 PYTHON = Path("/usr/bin/python3.11")
 PYTHON_STDLIB = Path("/usr/lib/python3.11")
 # Parts of the standard library no agent or HTTP server needs; they only add megabytes.
-STDLIB_SKIP = {"config-3.11-x86_64-linux-gnu", "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data", "__pycache__"}
+STDLIB_SKIP = {
+    "config-3.11-x86_64-linux-gnu",
+    "test",
+    "idlelib",
+    "tkinter",
+    "turtledemo",
+    "ensurepip",
+    "lib2to3",
+    "pydoc_data",
+    "__pycache__",
+}
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 
@@ -70,7 +80,9 @@ class Rootfs:
         """The few files every Linux image carries."""
         etc = self.root / "etc"
         etc.mkdir(parents=True, exist_ok=True)
-        (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
+        (etc / "passwd").write_text(
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
+        )
         (etc / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
         (etc / "hosts").write_text("127.0.0.1 localhost\n")
         for d in ("tmp", "root", "proc", "sys", "dev", "var/tmp", "usr/bin", "usr/sbin", "bin", "sbin"):
@@ -80,7 +92,9 @@ class Rootfs:
 
     def add_busybox(self) -> None:
         self.add_file(BUSYBOX, "/bin/busybox", 0o755)
-        applets = subprocess.run([str(BUSYBOX), "--list-full"], check=True, capture_output=True, text=True).stdout
+        applets = subprocess.run(
+            [str(BUSYBOX), "--list-full"], check=True, capture_output=True, text=True
+        ).stdout
         for applet in applets.split():
             path = "/" + applet.lstrip("/")
             if os.path.dirname(path) == "/":  # linuxrc

@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet")
+COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
 GO = os.environ.get("KSC_GO", "/usr/local/go/bin/go")
 GOPROXY_URL = "https://proxy.golang.org"
 
@@ -72,7 +72,10 @@ def pause_source(version: str) -> Path:
     """Kubernetes' pause.c, from the module the build downloaded (or downloads now)."""
     result = subprocess.run(
         [GO, "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
-        check=True, capture_output=True, text=True, env=dict(os.environ, GOFLAGS="-mod=mod"),
+        check=True,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, GOFLAGS="-mod=mod"),
     )
     return Path(json.loads(result.stdout)["Dir"]) / "build" / "pause" / "linux" / "pause.c"
 
@@ -106,12 +109,20 @@ def build(version: str) -> Path:
     tmp_out = cache_dir(version) / "bin.partial"
     tmp_out.mkdir(parents=True, exist_ok=True)
     cmd = [
-        GO, "build", "-trimpath", "-tags", "providerless",
-        "-ldflags", version_ldflags(version),
-        "-o", str(tmp_out) + "/",
+        GO,
+        "build",
+        "-trimpath",
+        "-tags",
+        "providerless",
+        "-ldflags",
+        version_ldflags(version),
+        "-o",
+        str(tmp_out) + "/",
         *[f"k8s.io/kubernetes/cmd/{name}" for name in COMMANDS],
     ]
-    print(f"kubernetes {version}: building {', '.join(COMMANDS)} (about 8 min cold on 2 cores)...", flush=True)
+    print(
+        f"kubernetes {version}: building {', '.join(COMMANDS)} (about 8 min cold on 2 cores)...", flush=True
+    )
     started = time.monotonic()
     subprocess.run(cmd, cwd=src, env=env, check=True)
     for name in COMMANDS:

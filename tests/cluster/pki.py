@@ -20,11 +20,25 @@ def _openssl(*args: str) -> None:
 def make_ca(pki: Path) -> None:
     pki.mkdir(parents=True, exist_ok=True)
     _openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", str(pki / "ca.key"), "-out", str(pki / "ca.crt"), "-days", "3650",
-        "-subj", "/CN=kubectl-seccomp-test-ca",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        str(pki / "ca.key"),
+        "-out",
+        str(pki / "ca.crt"),
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=kubectl-seccomp-test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
     )
 
 
@@ -42,8 +56,19 @@ def make_cert(
     key, csr, crt, ext = (pki / f"{name}.{suffix}" for suffix in ("key", "csr", "crt", "ext"))
     subject = f"/CN={cn}" + (f"/O={org}" if org else "")
     _openssl(
-        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", str(key), "-out", str(csr), "-subj", subject,
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        subject,
     )
     lines = [
         "basicConstraints=critical,CA:FALSE",
@@ -55,8 +80,21 @@ def make_cert(
         lines.append("subjectAltName=" + ",".join(sans))
     ext.write_text("\n".join(lines) + "\n")
     _openssl(
-        "x509", "-req", "-in", str(csr), "-CA", str(pki / "ca.crt"), "-CAkey", str(pki / "ca.key"),
-        "-CAcreateserial", "-out", str(crt), "-days", "3650", "-extfile", str(ext),
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(pki / "ca.crt"),
+        "-CAkey",
+        str(pki / "ca.key"),
+        "-CAcreateserial",
+        "-out",
+        str(crt),
+        "-days",
+        "3650",
+        "-extfile",
+        str(ext),
     )
     csr.unlink()
     ext.unlink()
