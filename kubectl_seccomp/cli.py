@@ -14,7 +14,7 @@ from typing import Optional
 import click
 import typer
 
-from kubectl_seccomp.commands import diff, generate, merge, version
+from kubectl_seccomp.commands import apply, cleanup, diff, generate, merge, record, rollback, status, version
 from kubectl_seccomp.errors import SeccompError
 
 app = typer.Typer(
@@ -28,6 +28,11 @@ app = typer.Typer(
 app.command("generate")(generate.command)
 app.command("merge")(merge.command)
 app.command("diff")(diff.command)
+app.command("record")(record.command)
+app.command("apply")(apply.command)
+app.command("rollback")(rollback.command)
+app.command("status")(status.command)
+app.command("cleanup")(cleanup.command)
 app.command("version")(version.command)
 
 

@@ -1,0 +1,42 @@
+"""``kubectl seccomp cleanup``: remove every object and file kubectl seccomp left behind."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from kubectl_seccomp.commands import _cluster as opts
+
+
+def command(
+    context: Optional[str] = opts.CONTEXT,
+    kubeconfig: Optional[str] = opts.KUBECONFIG,
+    profiles: bool = typer.Option(
+        False,
+        "--profiles",
+        help="Also remove applied profiles from the nodes (pods using them will not restart).",
+    ),
+    keep_namespace: bool = typer.Option(
+        False, "--keep-namespace", help="Do not delete the node pods' namespace."
+    ),
+    image: str = opts.IMAGE,
+    agent_namespace: str = opts.AGENT_NAMESPACE,
+    seccomp_root: str = opts.SECCOMP_ROOT,
+    output: str = opts.OUTPUT,
+) -> int:
+    """Delete node pods, ConfigMaps, log profiles on the nodes and the plugin's namespace."""
+    from kubectl_seccomp import render
+    from kubectl_seccomp.apply import cleanup
+
+    render.check_format(output)
+    api, _resolved = opts.connect(kubeconfig, context, None)
+    result = cleanup(
+        api,
+        settings=opts.node_settings(image, agent_namespace, seccomp_root),
+        profiles=profiles,
+        keep_namespace=keep_namespace,
+        reporter=render.ConsoleReporter(),
+    )
+    render.cleanup_summary(result, output)
+    return 0

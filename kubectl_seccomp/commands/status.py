@@ -1,0 +1,48 @@
+"""``kubectl seccomp status [deploy/NAME | -A]``: profiles of workloads and where their files are."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from kubectl_seccomp.commands import _cluster as opts
+
+
+def command(
+    target: Optional[str] = typer.Argument(
+        None, help="One Deployment (deploy/NAME); default: all in the namespace."
+    ),
+    namespace: Optional[str] = opts.NAMESPACE,
+    all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Every namespace."),
+    context: Optional[str] = opts.CONTEXT,
+    kubeconfig: Optional[str] = opts.KUBECONFIG,
+    check_nodes: bool = typer.Option(
+        True, "--nodes/--no-nodes", help="Check on the nodes whether Localhost profile files are present."
+    ),
+    image: str = opts.IMAGE,
+    agent_namespace: str = opts.AGENT_NAMESPACE,
+    seccomp_root: str = opts.SECCOMP_ROOT,
+    output: str = opts.OUTPUT,
+) -> int:
+    """Show each container's seccomp profile, recordings under way, and profile files on nodes."""
+    from kubectl_seccomp import render
+    from kubectl_seccomp.apply import status
+    from kubectl_seccomp.errors import UsageError
+    from kubectl_seccomp.kube.workloads import parse_target
+
+    render.check_format(output)
+    if target is not None and all_namespaces:
+        raise UsageError("give either deploy/NAME or -A, not both")
+    name = parse_target(target) if target is not None else None
+    api, resolved = opts.connect(kubeconfig, context, namespace)
+    rows = status(
+        api,
+        namespace=None if all_namespaces else resolved.namespace,
+        name=name,
+        settings=opts.node_settings(image, agent_namespace, seccomp_root),
+        check_nodes=check_nodes,
+        reporter=render.ConsoleReporter(quiet=True),
+    )
+    render.status_table(rows, output)
+    return 0

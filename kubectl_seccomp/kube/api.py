@@ -1,0 +1,417 @@
+"""The client boundary: every call to the Kubernetes API goes through :class:`KubeApi`.
+
+Objects cross this boundary as plain JSON dicts (what ``kubectl get -o json``
+shows), never as the client library's model classes: our code and our tests
+read ``obj["spec"]["template"]``, and a fake (tests subclass :class:`KubeApi`)
+is a dict store. :class:`ClientApi` is the pass-through to the ``kubernetes``
+package; it asks for raw answers (``_preload_content=False``), so no model
+deserialisation cost, and turns every library error into a
+:class:`~kubectl_seccomp.kube.errors.KubeError` with the verb and resource.
+
+Patches are JSON Patch (RFC 6902) lists: precise (by index, guarded with
+``test`` operations) and sent with the same content type by every client
+version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any, Callable, Optional, TypeVar
+
+from kubectl_seccomp.kube.errors import translate
+
+Obj = dict[str, Any]
+T = TypeVar("T")
+
+
+class LogStream:
+    """A followed pod log: iterate lines; :meth:`close` ends it from another thread."""
+
+    def __init__(self, lines: Iterator[str], close: Callable[[], None]) -> None:
+        self._lines = lines
+        self._close = close
+
+    def __iter__(self) -> Iterator[str]:
+        return self._lines
+
+    def close(self) -> None:
+        self._close()
+
+
+class KubeApi:
+    """The calls we make. The base class only defines them; see :class:`ClientApi`."""
+
+    def get_deployment(self, namespace: str, name: str) -> Obj:
+        raise NotImplementedError
+
+    def list_deployments(self, namespace: Optional[str]) -> list[Obj]:
+        raise NotImplementedError
+
+    def patch_deployment(self, namespace: str, name: str, patch: list[Obj]) -> Obj:
+        raise NotImplementedError
+
+    def list_replicasets(self, namespace: str, label_selector: str) -> list[Obj]:
+        raise NotImplementedError
+
+    def list_pods(
+        self, namespace: Optional[str], label_selector: str = "", field_selector: str = ""
+    ) -> list[Obj]:
+        raise NotImplementedError
+
+    def get_pod(self, namespace: str, name: str) -> Obj:
+        raise NotImplementedError
+
+    def create_pod(self, namespace: str, body: Obj) -> Obj:
+        raise NotImplementedError
+
+    def delete_pod(self, namespace: str, name: str, grace_seconds: Optional[int] = None) -> None:
+        raise NotImplementedError
+
+    def pod_log(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        container: Optional[str] = None,
+        tail_lines: Optional[int] = None,
+        previous: bool = False,
+    ) -> str:
+        raise NotImplementedError
+
+    def follow_pod_log(self, namespace: str, name: str) -> LogStream:
+        raise NotImplementedError
+
+    def list_events(self, namespace: str, field_selector: str) -> list[Obj]:
+        raise NotImplementedError
+
+    def list_nodes(self) -> list[Obj]:
+        raise NotImplementedError
+
+    def get_namespace(self, name: str) -> Obj:
+        raise NotImplementedError
+
+    def create_namespace(self, body: Obj) -> Obj:
+        raise NotImplementedError
+
+    def patch_namespace(self, name: str, patch: list[Obj]) -> Obj:
+        raise NotImplementedError
+
+    def delete_namespace(self, name: str) -> None:
+        raise NotImplementedError
+
+    def create_configmap(self, namespace: str, body: Obj) -> Obj:
+        raise NotImplementedError
+
+    def list_configmaps(self, namespace: str, label_selector: str) -> list[Obj]:
+        raise NotImplementedError
+
+    def delete_configmap(self, namespace: str, name: str) -> None:
+        raise NotImplementedError
+
+
+def _json(response: Any) -> Any:
+    data = response.data
+    return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+
+
+class ClientApi(KubeApi):
+    """:class:`KubeApi` over the ``kubernetes`` package (imported lazily)."""
+
+    def __init__(self, api_client: Any) -> None:
+        from kubernetes import client
+
+        self._api_client = api_client
+        self._core = client.CoreV1Api(api_client)
+        self._apps = client.AppsV1Api(api_client)
+
+    def _call(
+        self, verb: str, resource: str, namespace: Optional[str], name: Optional[str], call: Callable[[], T]
+    ) -> T:
+        try:
+            return call()
+        except Exception as error:
+            if _is_client_error(error):
+                raise translate(
+                    error, verb=verb, resource=resource, namespace=namespace, name=name
+                ) from error
+            raise
+
+    def get_deployment(self, namespace: str, name: str) -> Obj:
+        return self._call(
+            "get",
+            "deployments.apps",
+            namespace,
+            name,
+            lambda: _json(self._apps.read_namespaced_deployment(name, namespace, _preload_content=False)),
+        )  # type: ignore[no-any-return]
+
+    def list_deployments(self, namespace: Optional[str]) -> list[Obj]:
+        if namespace is None:
+            data = self._call(
+                "list",
+                "deployments.apps",
+                None,
+                None,
+                lambda: _json(self._apps.list_deployment_for_all_namespaces(_preload_content=False)),
+            )
+        else:
+            data = self._call(
+                "list",
+                "deployments.apps",
+                namespace,
+                None,
+                lambda: _json(self._apps.list_namespaced_deployment(namespace, _preload_content=False)),
+            )
+        return list(data.get("items") or [])
+
+    def patch_deployment(self, namespace: str, name: str, patch: list[Obj]) -> Obj:
+        return self._call(
+            "patch",
+            "deployments.apps",
+            namespace,
+            name,
+            lambda: _json(  # type: ignore[no-any-return]
+                self._apps.patch_namespaced_deployment(name, namespace, patch, _preload_content=False)
+            ),
+        )
+
+    def list_replicasets(self, namespace: str, label_selector: str) -> list[Obj]:
+        data = self._call(
+            "list",
+            "replicasets.apps",
+            namespace,
+            None,
+            lambda: _json(
+                self._apps.list_namespaced_replica_set(
+                    namespace, label_selector=label_selector, _preload_content=False
+                )
+            ),
+        )
+        return list(data.get("items") or [])
+
+    def list_pods(
+        self, namespace: Optional[str], label_selector: str = "", field_selector: str = ""
+    ) -> list[Obj]:
+        kwargs: dict[str, Any] = {"_preload_content": False}
+        if label_selector:
+            kwargs["label_selector"] = label_selector
+        if field_selector:
+            kwargs["field_selector"] = field_selector
+        if namespace is None:
+            data = self._call(
+                "list", "pods", None, None, lambda: _json(self._core.list_pod_for_all_namespaces(**kwargs))
+            )
+        else:
+            data = self._call(
+                "list",
+                "pods",
+                namespace,
+                None,
+                lambda: _json(self._core.list_namespaced_pod(namespace, **kwargs)),
+            )
+        return list(data.get("items") or [])
+
+    def get_pod(self, namespace: str, name: str) -> Obj:
+        return self._call(
+            "get",
+            "pods",
+            namespace,
+            name,
+            lambda: _json(  # type: ignore[no-any-return]
+                self._core.read_namespaced_pod(name, namespace, _preload_content=False)
+            ),
+        )
+
+    def create_pod(self, namespace: str, body: Obj) -> Obj:
+        return self._call(
+            "create",
+            "pods",
+            namespace,
+            body["metadata"]["name"],
+            lambda: _json(  # type: ignore[no-any-return]
+                self._core.create_namespaced_pod(namespace, body, _preload_content=False)
+            ),
+        )
+
+    def delete_pod(self, namespace: str, name: str, grace_seconds: Optional[int] = None) -> None:
+        kwargs: dict[str, Any] = {"_preload_content": False}
+        if grace_seconds is not None:
+            kwargs["grace_period_seconds"] = grace_seconds
+        self._call(
+            "delete",
+            "pods",
+            namespace,
+            name,
+            lambda: self._core.delete_namespaced_pod(name, namespace, **kwargs),
+        )
+
+    def pod_log(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        container: Optional[str] = None,
+        tail_lines: Optional[int] = None,
+        previous: bool = False,
+    ) -> str:
+        kwargs: dict[str, Any] = {"_preload_content": False}
+        if container:
+            kwargs["container"] = container
+        if tail_lines is not None:
+            kwargs["tail_lines"] = tail_lines
+        if previous:
+            kwargs["previous"] = True
+        response = self._call(
+            "get",
+            "pods/log",
+            namespace,
+            name,
+            lambda: self._core.read_namespaced_pod_log(name, namespace, **kwargs),
+        )
+        data = response.data
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+    def follow_pod_log(self, namespace: str, name: str) -> LogStream:
+        response = self._call(
+            "get",
+            "pods/log",
+            namespace,
+            name,
+            lambda: self._core.read_namespaced_pod_log(name, namespace, follow=True, _preload_content=False),
+        )
+
+        def lines() -> Iterator[str]:
+            buffer = b""
+            try:
+                for chunk in response.stream(4096, decode_content=False):
+                    buffer += chunk
+                    while b"\n" in buffer:
+                        line, buffer = buffer.split(b"\n", 1)
+                        yield line.decode("utf-8", "replace")
+            except Exception as error:
+                if not _is_client_error(error) and not isinstance(
+                    error, (OSError, ValueError, AttributeError)
+                ):
+                    raise
+            if buffer:
+                yield buffer.decode("utf-8", "replace")
+
+        def close() -> None:
+            with contextlib.suppress(Exception):  # closing a dead connection: nothing to report
+                response.close()
+
+        return LogStream(lines(), close)
+
+    def list_events(self, namespace: str, field_selector: str) -> list[Obj]:
+        data = self._call(
+            "list",
+            "events",
+            namespace,
+            None,
+            lambda: _json(
+                self._core.list_namespaced_event(
+                    namespace, field_selector=field_selector, _preload_content=False
+                )
+            ),
+        )
+        return list(data.get("items") or [])
+
+    def list_nodes(self) -> list[Obj]:
+        data = self._call(
+            "list", "nodes", None, None, lambda: _json(self._core.list_node(_preload_content=False))
+        )
+        return list(data.get("items") or [])
+
+    def get_namespace(self, name: str) -> Obj:
+        return self._call(
+            "get",
+            "namespaces",
+            None,
+            name,
+            lambda: _json(  # type: ignore[no-any-return]
+                self._core.read_namespace(name, _preload_content=False)
+            ),
+        )
+
+    def create_namespace(self, body: Obj) -> Obj:
+        return self._call(
+            "create",
+            "namespaces",
+            None,
+            body["metadata"]["name"],
+            lambda: _json(  # type: ignore[no-any-return]
+                self._core.create_namespace(body, _preload_content=False)
+            ),
+        )
+
+    def patch_namespace(self, name: str, patch: list[Obj]) -> Obj:
+        return self._call(
+            "patch",
+            "namespaces",
+            None,
+            name,
+            lambda: _json(  # type: ignore[no-any-return]
+                self._core.patch_namespace(name, patch, _preload_content=False)
+            ),
+        )
+
+    def delete_namespace(self, name: str) -> None:
+        self._call(
+            "delete",
+            "namespaces",
+            None,
+            name,
+            lambda: self._core.delete_namespace(name, _preload_content=False),
+        )
+
+    def create_configmap(self, namespace: str, body: Obj) -> Obj:
+        return self._call(
+            "create",
+            "configmaps",
+            namespace,
+            body["metadata"]["name"],
+            lambda: _json(  # type: ignore[no-any-return]
+                self._core.create_namespaced_config_map(namespace, body, _preload_content=False)
+            ),
+        )
+
+    def list_configmaps(self, namespace: str, label_selector: str) -> list[Obj]:
+        data = self._call(
+            "list",
+            "configmaps",
+            namespace,
+            None,
+            lambda: _json(
+                self._core.list_namespaced_config_map(
+                    namespace, label_selector=label_selector, _preload_content=False
+                )
+            ),
+        )
+        return list(data.get("items") or [])
+
+    def delete_configmap(self, namespace: str, name: str) -> None:
+        self._call(
+            "delete",
+            "configmaps",
+            namespace,
+            name,
+            lambda: self._core.delete_namespaced_config_map(name, namespace, _preload_content=False),
+        )
+
+
+def _is_client_error(error: BaseException) -> bool:
+    """Errors of the HTTP stack: API answers, connection and TLS failures."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    return isinstance(error, (ApiException, HTTPError, ConnectionError, TimeoutError))
+
+
+def connect(options: Any) -> tuple[KubeApi, Any]:
+    """``(api, resolved_config)`` for :class:`~kubectl_seccomp.kube.config.ConnectionOptions`."""
+    from kubectl_seccomp.kube.config import api_client, resolve
+
+    resolved = resolve(options)
+    return ClientApi(api_client(resolved)), resolved

@@ -1,0 +1,282 @@
+"""Everything the cluster commands show: tables, ``-o json|yaml``, progress, the live view.
+
+The cores (``record.py``, ``apply.py``) report through the Reporter protocol;
+:class:`ConsoleReporter` implements it on stderr: a rich live panel while
+tracing when stderr is a terminal, plain lines otherwise (CI logs, tests).
+Data (tables, JSON, YAML) goes to stdout, so ``-o json`` output can be piped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Optional
+
+from tabulate import tabulate
+
+from kubectl_seccomp.errors import UsageError
+from kubectl_seccomp.kube.workloads import RolloutProgress
+from kubectl_seccomp.trace import TraceView
+
+FORMATS = ("table", "json", "yaml")
+
+
+def check_format(output: str) -> str:
+    if output not in FORMATS:
+        raise UsageError(f"-o {output}: unknown output format", hint="use -o json, -o yaml or leave it out")
+    return output
+
+
+def emit(data: Any, output: str) -> None:
+    """Print ``data`` as JSON or YAML on stdout."""
+    if output == "json":
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    else:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
+    sys.stdout.flush()
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    sys.stdout.write(tabulate(rows, headers=list(headers), tablefmt="plain") + "\n")
+    sys.stdout.flush()
+
+
+class ConsoleReporter:
+    """Progress on stderr; a live panel while tracing on a terminal."""
+
+    def __init__(self, quiet: bool = False, live: Optional[bool] = None) -> None:
+        self.quiet = quiet
+        self.live_enabled = sys.stderr.isatty() if live is None else live
+        self._live: Any = None
+        self._last_plain = 0.0
+        self._started = time.monotonic()
+
+    def _print(self, text: str) -> None:
+        if self._live is not None:
+            self._live.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def phase(self, message: str) -> None:
+        if not self.quiet:
+            self._print(f"[{time.monotonic() - self._started:6.1f}s] {message}")
+
+    def rollout(self, progress: RolloutProgress) -> None:
+        if not self.quiet:
+            self._print(
+                f"         rollout: {progress.message} ({progress.updated}/{progress.desired} updated, "
+                f"{progress.available} available)"
+            )
+
+    def warn(self, message: str) -> None:
+        self._print(f"warning: {message}")
+
+    def _panel(self, view: TraceView) -> Any:
+        from rich.table import Table
+
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        grid.add_row("elapsed", f"{view.elapsed:6.1f}s (no new syscall for {view.idle:.1f}s)")
+        grid.add_row("traced", f"{view.pods} pod(s), {view.containers} container(s)")
+        grid.add_row("syscalls", str(view.syscalls))
+        grid.add_row("newest", " ".join(view.newest) or "-")
+        grid.add_row("records", f"{view.records} read, {view.lost} lost, {view.unattributed} unattributed")
+        grid.add_row(
+            "sources", ", ".join(f"{node}: {src}" for node, src in sorted(view.sources.items())) or "-"
+        )
+        grid.add_row("", "Ctrl-C stops the recording")
+        return grid
+
+    def trace(self, view: TraceView) -> None:
+        if self.quiet:
+            return
+        if self.live_enabled:
+            if self._live is None:
+                from rich.console import Console
+                from rich.live import Live
+
+                self._live = Live(
+                    self._panel(view), console=Console(stderr=True), refresh_per_second=4, transient=False
+                )
+                self._live.start()
+            else:
+                self._live.update(self._panel(view))
+            return
+        now = time.monotonic()
+        if now - self._last_plain >= 5.0:
+            self._last_plain = now
+            print(
+                f"         tracing {view.elapsed:5.1f}s: {view.pods} pod(s), {view.containers} container(s), "
+                f"{view.syscalls} syscalls, {view.lost} lost, {view.unattributed} unattributed; newest: "
+                f"{' '.join(view.newest[-5:])}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def trace_done(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+# -- command results ------------------------------------------------------------
+
+
+def record_summary(result: Any, output: str) -> None:
+    """The table printed at the end of ``record`` (or its JSON/YAML)."""
+    data = {
+        "namespace": result.namespace,
+        "deployment": result.deployment,
+        "stopReason": result.stop_reason,
+        "execExitCode": result.exec_exit_code,
+        "tracedSeconds": round(result.duration, 1),
+        "containers": [
+            {
+                "container": c.container,
+                "init": c.init,
+                "syscalls": c.syscalls,
+                "architectures": list(c.architectures),
+                "pods": c.pods,
+                "nodes": c.nodes,
+                "file": str(c.path) if c.path else None,
+                "applied": bool(result.applied and c.container in result.applied.profiles),
+                "localhostProfile": result.applied.profiles.get(c.container) if result.applied else None,
+            }
+            for c in result.containers
+        ],
+        "records": result.counters.records,
+        "lost": result.counters.lost,
+        "unattributed": result.counters.unattributed,
+        "otherContainers": result.foreign,
+        "unknownSyscalls": list(result.unknown),
+        "sources": result.sources,
+        "warnings": list(result.warnings),
+    }
+    if output != "table":
+        emit(data, output)
+        return
+    print(f"stopped: {result.stop_reason}; traced {result.duration:.1f}s", file=sys.stderr)
+    if result.exec_exit_code is not None:
+        print(f"--exec exit code: {result.exec_exit_code}", file=sys.stderr)
+    table(
+        ["CONTAINER", "SYSCALLS", "ARCHES", "PODS", "NODES", "PROFILE", "APPLIED"],
+        [
+            [
+                c["container"] + (" (init)" if c["init"] else ""),
+                c["syscalls"],
+                ",".join(a.replace("SCMP_ARCH_", "").lower() for a in c["architectures"]),
+                c["pods"],
+                c["nodes"],
+                c["file"] or "-",
+                c["localhostProfile"] or "no",
+            ]
+            for c in data["containers"]
+        ],
+    )
+    print(
+        f"audit records: {data['records']} read, {data['lost']} lost, {data['unattributed']} unattributed, "
+        f"{data['otherContainers']} sightings of other containers",
+        file=sys.stderr,
+    )
+    if result.counters.lost:
+        print("warning: audit records were lost; the profiles may miss syscalls", file=sys.stderr)
+
+
+def apply_summary(result: Any, output: str) -> None:
+    data = {
+        "namespace": result.namespace,
+        "deployment": result.deployment,
+        "dryRun": result.dry_run,
+        "profiles": result.profiles,
+        "nodes": list(result.nodes),
+        "patch": list(result.patch),
+    }
+    if output != "table":
+        emit(data, output)
+        return
+    if result.dry_run:
+        print("dry run: this JSON Patch would be sent to the Deployment:", file=sys.stderr)
+        sys.stdout.write(json.dumps(list(result.patch), indent=2) + "\n")
+        return
+    table(["CONTAINER", "LOCALHOST PROFILE"], sorted(result.profiles.items()))
+    print(f"applied on {len(result.nodes)} node(s); pods are Ready", file=sys.stderr)
+
+
+def rollback_summary(result: Any, output: str) -> None:
+    data = {
+        "namespace": result.namespace,
+        "deployment": result.deployment,
+        "restored": result.restored,
+        "wasRecording": result.was_recording,
+    }
+    if output != "table":
+        emit(data, output)
+        return
+    table(
+        ["CONTAINER", "RESTORED SECCOMP PROFILE"],
+        [[name, json.dumps(value) if value else "unset"] for name, value in sorted(result.restored.items())],
+    )
+    print(f"deployment {result.deployment}: original settings restored", file=sys.stderr)
+
+
+def status_table(rows: Sequence[Any], output: str) -> None:
+    if output != "table":
+        emit([row.as_dict() for row in rows], output)
+        return
+    if not rows:
+        print("no deployments found", file=sys.stderr)
+        return
+    table(
+        ["NAMESPACE", "DEPLOYMENT", "CONTAINER", "TYPE", "PROFILE", "RECORDING", "ON NODES"],
+        [
+            [
+                row.namespace,
+                row.deployment,
+                row.container + (" (init)" if row.init else ""),
+                row.profile_type,
+                row.profile or "-",
+                row.recording,
+                f"{row.nodes_present}/{row.nodes_eligible}" if row.nodes_eligible is not None else "-",
+            ]
+            for row in rows
+        ],
+    )
+
+
+def cleanup_summary(result: Any, output: str) -> None:
+    data = {
+        "objectsDeleted": result.objects_deleted,
+        "filesRemoved": result.files_removed,
+        "namespaceDeleted": result.namespace_deleted,
+        "stillRecording": list(result.still_recording),
+    }
+    if output != "table":
+        emit(data, output)
+        return
+    files = sum(len(v) for v in result.files_removed.values())
+    print(
+        f"deleted {result.objects_deleted} pod(s)/ConfigMap(s), removed {files} profile file(s) from "
+        f"{len(result.files_removed)} node(s)" + ("; namespace deleted" if result.namespace_deleted else ""),
+        file=sys.stderr,
+    )
+
+
+@contextmanager
+def evidence_on_failure() -> Iterator[None]:
+    """Print a failed rollout's evidence (events, last log lines) before its one-line error."""
+    from kubectl_seccomp.kube.errors import RolloutFailed
+
+    try:
+        yield
+    except RolloutFailed as error:
+        if error.evidence:
+            print("evidence:", file=sys.stderr)
+            for line in error.evidence:
+                print(f"  {line}", file=sys.stderr)
+        raise
