@@ -24,6 +24,7 @@ consecutive per boot, so gaps between the serials of *all* audit lines read
 from __future__ import annotations
 
 import enum
+import functools
 import heapq
 import re
 from collections import Counter
@@ -99,8 +100,15 @@ _VALUE = rb'("[^"\n\x1d]*"|[0-9A-Fa-f]+|\(null\))'
 _GAP = rb"(?: [^ \n\x1d]*)*?"
 _RECORD = (
     rb"(?:type=(?:SECCOMP|1326) (?:msg=)?audit\((\d+\.\d+):(\d+)\):|audit\[\d+\]: SECCOMP)"
-    + _GAP + rb" pid=(\d+) comm=" + _VALUE + rb" exe=" + _VALUE
-    + _GAP + rb" arch=([0-9a-fA-F]+) syscall=(\d+)" + _GAP + rb" code=0x([0-9a-fA-F]+)"
+    + _GAP
+    + rb" pid=(\d+) comm="
+    + _VALUE
+    + rb" exe="
+    + _VALUE
+    + _GAP
+    + rb" arch=([0-9a-fA-F]+) syscall=(\d+)"
+    + _GAP
+    + rb" code=0x([0-9a-fA-F]+)"
 )
 RECORD_RE = re.compile(_RECORD)
 # A record whose fields did not all parse still announces itself with one of these.
@@ -109,6 +117,30 @@ _SECCOMP_MARK_RE = re.compile(rb"type=(?:SECCOMP|1326)[ \x1d]|audit\[\d+\]: SECC
 # would look like gaps, so they are not serials we track.
 _SERIAL_RE = re.compile(rb"type=(?!DAEMON_)\w+ (?:msg=)?audit\(\d+\.\d+:(\d+)\)")
 _SUPPRESSED_RE = re.compile(rb"kauditd_printk_skb: (\d+) callbacks suppressed")
+# For blocks of many lines: the same record fields as RECORD_RE, but starting at
+# the literal " pid=" (and the selected pids), which re's literal search skips
+# to far faster than it can try every line's start. Counts of the record marks
+# (below) check that every match stands in a record line.
+_BLOCK_SERIAL_RE = re.compile(rb"audit\(\d+\.\d+:(\d+)\)")
+_MARKS = (b"type=SECCOMP", b"type=1326", b"]: SECCOMP ")
+
+
+@functools.lru_cache(maxsize=16)
+def _block_record_re(pids: frozenset[int]) -> re.Pattern[bytes]:
+    pid = b"|".join(str(p).encode() for p in sorted(pids)) if pids else rb"\d+"
+    return re.compile(
+        rb" pid=("
+        + pid
+        + rb") comm="
+        + _VALUE
+        + rb" exe="
+        + _VALUE
+        + _GAP
+        + rb" arch=([0-9a-fA-F]+) syscall=(\d+)"
+        + _GAP
+        + rb" code=0x([0-9a-fA-F]+)"
+    )
+
 
 # The groups of a RECORD_RE match that identify a distinct record when counting
 # (time and serial excluded).
@@ -127,9 +159,7 @@ def _decode_value(raw: bytes) -> str:
         return raw.decode("ascii", "replace")
 
 
-def record_from_key(
-    key: RecordKey, serial: Optional[int] = None, time: Optional[float] = None
-) -> SeccompRecord:
+def record_from_key(key: RecordKey, serial: Optional[int] = None, time: Optional[float] = None) -> SeccompRecord:
     """Build the record for the identifying groups of a match."""
     pid, comm, exe, arch, syscall, code = key
     return SeccompRecord(
@@ -161,11 +191,12 @@ class SerialTracker:
         self._contiguous: Optional[int] = None  # every serial up to here was seen
         self._ahead: list[int] = []  # a heap of serials seen beyond _contiguous
         self._highest = 0  # the highest serial in _ahead while it is not empty
+        self.first: Optional[int] = None  # the first serial seen
 
     def see(self, serial: int) -> None:
         contiguous = self._contiguous
         if contiguous is None:
-            self._contiguous = serial
+            self._contiguous = self.first = serial
             return
         if serial == contiguous + 1 and not self._ahead:
             self._contiguous = serial
@@ -195,6 +226,8 @@ class SerialTracker:
         if not serials or self._ahead:
             return False
         first, last = serials[0], serials[-1]
+        if self._contiguous is None:
+            self.first = first
         contiguous = first - 1 if self._contiguous is None else self._contiguous
         if first < contiguous or len(set(serials)) != last - first + 1 or serials != sorted(serials):
             return False
@@ -219,6 +252,19 @@ class SerialTracker:
             self._contiguous = first
             self._advance()
 
+    def absorb(self, later: SerialTracker) -> None:
+        """Go on with what another tracker saw in the input that follows ours."""
+        self.finish()
+        later.finish()
+        if later.first is None:
+            return
+        if self._contiguous is None:
+            self.first = later.first
+        elif later.first > self._contiguous + 1:  # (smaller: serials restarted, a new boot)
+            self.lost += later.first - self._contiguous - 1
+        self._contiguous = later._contiguous
+        self.lost += later.lost
+
 
 @dataclass
 class ScanStats:
@@ -229,7 +275,18 @@ class ScanStats:
     malformed: int = 0  # announced itself as SECCOMP but did not parse
     other: int = 0  # not a SECCOMP record: other audit types, noise, binary
     suppressed: int = 0  # kauditd_printk_skb "callbacks suppressed" totals
+    filtered: int = 0  # records of processes a block scan was told to leave out
     serials: SerialTracker = field(default_factory=SerialTracker)
+
+    def absorb(self, later: ScanStats) -> None:
+        """Add what a scan of the input that follows ours read."""
+        self.lines += later.lines
+        self.records += later.records
+        self.malformed += later.malformed
+        self.other += later.other
+        self.suppressed += later.suppressed
+        self.filtered += later.filtered
+        self.serials.absorb(later.serials)
 
     @property
     def skipped(self) -> int:
@@ -254,9 +311,7 @@ class AuditScanner:
             return None
         time_raw, serial_raw = match.group(1, 2)
         key: RecordKey = match.group(3, 4, 5, 6, 7, 8)  # type: ignore[assignment]
-        return record_from_key(
-            key, int(serial_raw) if serial_raw else None, float(time_raw) if time_raw else None
-        )
+        return record_from_key(key, int(serial_raw) if serial_raw else None, float(time_raw) if time_raw else None)
 
     def feed_line_key(self, line: Union[bytes, str]) -> Optional[RecordKey]:
         """Like :meth:`feed_line`, but return only the record's identifying groups.
@@ -290,30 +345,48 @@ class AuditScanner:
         stats.records += 1
         return match
 
-    def feed_block(self, block: bytes) -> Counter[RecordKey]:
+    def feed_block(self, block: bytes, pids: frozenset[int] = frozenset()) -> Counter[RecordKey]:
         """Count the distinct records of a block of whole lines.
 
-        Equivalent to :meth:`feed_line` on each line, without a Python object
-        per line: this is what makes ``generate`` fast on big logs.
+        The same as :meth:`feed_line` on each line, without a Python object
+        per line: this is what makes ``generate`` fast on big logs. With
+        ``pids``, only those processes' records are counted; the others are
+        counted in ``stats.filtered`` (and a malformed record among them is
+        not told apart from them).
         """
         stats = self.stats
         lines = block.count(b"\n")
         if block and not block.endswith(b"\n"):
             lines += 1
+        marked = sum(block.count(mark) for mark in _MARKS)
+        counts: Counter[RecordKey] = Counter(_block_record_re(pids).findall(block))
+        records = sum(counts.values())
+        if not pids and records != marked:
+            # A malformed record, or record-like text outside a record line:
+            # let the exact line-by-line parser decide (rare, so cheap overall).
+            return self._feed_lines(block)
         stats.lines += lines
-        serials = [int(s) for s in _SERIAL_RE.findall(block)]
+        serial_re = _SERIAL_RE if b"type=DAEMON_" in block else _BLOCK_SERIAL_RE
+        serials = [int(s) for s in serial_re.findall(block)]
         if not stats.serials.see_sorted_run(serials):
             for serial in serials:
                 stats.serials.see(serial)
-        counts: Counter[RecordKey] = Counter(
-            match.group(3, 4, 5, 6, 7, 8) for match in RECORD_RE.finditer(block)  # type: ignore[misc]
-        )
-        records = sum(counts.values())
         stats.records += records
-        marked = len(_SECCOMP_MARK_RE.findall(block))
-        stats.malformed += max(0, marked - records)
-        stats.other += lines - max(marked, records)
-        stats.suppressed += sum(int(n) for n in _SUPPRESSED_RE.findall(block))
+        stats.filtered += marked - records
+        stats.other += lines - marked
+        if b"callbacks suppressed" in block:
+            stats.suppressed += sum(int(n) for n in _SUPPRESSED_RE.findall(block))
+        return counts
+
+    def _feed_lines(self, block: bytes) -> Counter[RecordKey]:
+        counts: Counter[RecordKey] = Counter()
+        lines = block.split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        for line in lines:
+            key = self.feed_line_key(line)
+            if key is not None:
+                counts[key] += 1
         return counts
 
     def _count_unparsed(self, line: bytes) -> None:

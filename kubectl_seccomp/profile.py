@@ -102,9 +102,7 @@ class Profile:
     # -- building -------------------------------------------------------------
 
     @classmethod
-    def from_observations(
-        cls, observations: Iterable[tuple[str, str]], log_denials: bool = True
-    ) -> Profile:
+    def from_observations(cls, observations: Iterable[tuple[str, str]], log_denials: bool = True) -> Profile:
         """An allow-list of exactly the observed ``(arch, syscall name)`` pairs.
 
         Everything else fails with EPERM. ``log_denials`` sets
@@ -248,7 +246,9 @@ class Profile:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
-            raise ProfileError(f"{source}: not JSON ({error.msg} at line {error.lineno} column {error.colno})") from error
+            raise ProfileError(
+                f"{source}: not JSON ({error.msg} at line {error.lineno} column {error.colno})"
+            ) from error
         return cls.from_dict(data, source)
 
     @classmethod

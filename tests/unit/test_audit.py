@@ -12,7 +12,7 @@ from kubectl_seccomp.audit import Action, AuditScanner, SerialTracker
 RECORDS = Path(__file__).parent.parent / "fixtures" / "records"
 
 ENRICHED = (
-    'type=SECCOMP msg=audit(1795888199.929:48019): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=9891 '
+    "type=SECCOMP msg=audit(1795888199.929:48019): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=9891 "
     'comm="python3" exe="/usr/bin/python3.11" sig=0 arch=c000003e syscall=7 compat=0 ip=0x7fab50da526f '
     'code=0x7ffc0000\x1dAUID="unset" UID="root" GID="root" ARCH=x86_64 SYSCALL=unknown-syscall(-1)'
 )
@@ -28,7 +28,7 @@ KMSG = (
 )
 JOURNAL = "Nov 28 18:00:01 node1 kernel: " + DMESG.split("] ", 1)[1]
 JOURNALD_NATIVE = (
-    'Nov 28 18:00:01 node1 audit[5203]: SECCOMP auid=4294967295 uid=0 gid=0 ses=4294967295 pid=5203 '
+    "Nov 28 18:00:01 node1 audit[5203]: SECCOMP auid=4294967295 uid=0 gid=0 ses=4294967295 pid=5203 "
     'comm="python3" exe="/usr/bin/python3.11" sig=0 arch=c000003e syscall=110 compat=0 ip=0x7f801df3f4f7 '
     "code=0x50000"
 )
@@ -45,7 +45,16 @@ UNKNOWN_NUMBER = DMESG.replace("syscall=110", "syscall=9999")
     ("line", "pid", "comm", "exe", "arch", "name", "action", "serial"),
     [
         (ENRICHED, 9891, "python3", "/usr/bin/python3.11", "x86_64", "poll", Action.LOG, 48019),
-        (ENRICHED.split("\x1d")[0], 9891, "python3", "/usr/bin/python3.11", "x86_64", "poll", Action.LOG, 48019),
+        (
+            ENRICHED.split("\x1d")[0],
+            9891,
+            "python3",
+            "/usr/bin/python3.11",
+            "x86_64",
+            "poll",
+            Action.LOG,
+            48019,
+        ),
         (DMESG, 5203, "python3", "/usr/bin/python3.11", "x86_64", "getppid", Action.LOG, 7),
         (DMESG.split("] ", 1)[1], 5203, "python3", "/usr/bin/python3.11", "x86_64", "getppid", Action.LOG, 7),
         (KMSG, 13920, "sh", "/bin/busybox", "x86_64", "getpid", Action.LOG, 140503),
@@ -55,8 +64,18 @@ UNKNOWN_NUMBER = DMESG.replace("syscall=110", "syscall=9999")
         (I386, 5203, "python3", "/usr/bin/python3.11", "i386", "getpid", Action.LOG, 7),
         ("node=n1 " + ENRICHED, 9891, "python3", "/usr/bin/python3.11", "x86_64", "poll", Action.LOG, 48019),
     ],
-    ids=["enriched", "raw", "dmesg", "dmesg-no-timestamp", "kmsg", "journal", "journald-native", "netlink-hex-comm",
-         "i386", "node-prefix"],
+    ids=[
+        "enriched",
+        "raw",
+        "dmesg",
+        "dmesg-no-timestamp",
+        "kmsg",
+        "journal",
+        "journald-native",
+        "netlink-hex-comm",
+        "i386",
+        "node-prefix",
+    ],
 )
 def test_formats(
     line: str, pid: int, comm: str, exe: str, arch: str, name: str, action: Action, serial: int | None
@@ -110,7 +129,10 @@ def test_unknown_arch_and_number_are_not_named() -> None:
         (DMESG[: DMESG.index(" code=")], "malformed"),  # truncated before code=
         (DMESG[: DMESG.index("syscall=") + 5], "malformed"),
         ("type=SECCOMP msg=audit(1.2:3): garbage", "malformed"),
-        ('type=SYSCALL msg=audit(1795889920.722:22): arch=c000003e syscall=44 success=yes pid=1 comm="x"', "other"),
+        (
+            'type=SYSCALL msg=audit(1795889920.722:22): arch=c000003e syscall=44 success=yes pid=1 comm="x"',
+            "other",
+        ),
         ("", "other"),
         ("\x00\xff\xfe binary \x01", "other"),
         ("kauditd_printk_skb: 12 callbacks suppressed", "other"),
@@ -126,7 +148,10 @@ def test_lines_without_a_record_are_counted(line: str, kind: str) -> None:
 
 def test_suppressed_callbacks_are_summed() -> None:
     scanner = AuditScanner()
-    for line in ["[ 1.0] kauditd_printk_skb: 12 callbacks suppressed", "kernel: kauditd_printk_skb: 3 callbacks suppressed"]:
+    for line in [
+        "[ 1.0] kauditd_printk_skb: 12 callbacks suppressed",
+        "kernel: kauditd_printk_skb: 3 callbacks suppressed",
+    ]:
         scanner.feed_line(line)
     assert scanner.finish().suppressed == 15
 

@@ -118,7 +118,10 @@ def unreadable_file() -> Path:
         (lambda tmp: tmp / "missing.log", "missing.log: no such file"),
         (lambda tmp: tmp, "is a directory"),
         (lambda tmp: _write(tmp / "empty.log", b""), "empty.log: empty"),
-        (lambda tmp: _write(tmp / "other.log", b"type=SYSCALL msg=audit(1.1:1): x\nhello\n"), "no SECCOMP records"),
+        (
+            lambda tmp: _write(tmp / "other.log", b"type=SYSCALL msg=audit(1.1:1): x\nhello\n"),
+            "no SECCOMP records",
+        ),
         (lambda tmp: _write(tmp / "bin.log", bytes(range(256)) * 20), "no SECCOMP records"),
         (lambda tmp: _write(tmp / "bad.gz", b"\x1f\x8b\x08garbage"), "bad.gz: cannot read"),
         (lambda tmp: unreadable_file(), "permission denied"),
@@ -146,17 +149,35 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_merge_and_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    a.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
-                             "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}))
-    b.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_AARCH64"],
-                             "syscalls": [{"names": ["write"], "action": "SCMP_ACT_ALLOW"}]}))
+    a.write_text(
+        json.dumps(
+            {
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}],
+            }
+        )
+    )
+    b.write_text(
+        json.dumps(
+            {
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "architectures": ["SCMP_ARCH_AARCH64"],
+                "syscalls": [{"names": ["write"], "action": "SCMP_ACT_ALLOW"}],
+            }
+        )
+    )
     assert run(["merge", str(a), str(b)]) == 0
     merged = json.loads(capsys.readouterr().out)
     assert merged["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"]
     assert allowed(json.dumps(merged)) == {"read", "write"}
     assert run(["diff", str(a), str(b)]) == 1
-    assert capsys.readouterr().out.splitlines() == ["+ architecture SCMP_ARCH_AARCH64",
-                                                    "- architecture SCMP_ARCH_X86_64", "+ write", "- read"]
+    assert capsys.readouterr().out.splitlines() == [
+        "+ architecture SCMP_ARCH_AARCH64",
+        "- architecture SCMP_ARCH_X86_64",
+        "+ write",
+        "- read",
+    ]
     assert run(["diff", str(a), str(a)]) == 0
 
 

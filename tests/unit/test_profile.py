@@ -76,10 +76,15 @@ def test_log_profile() -> None:
         ('{"syscalls": []}', "no defaultAction"),
         ('{"defaultAction": "ALLOW"}', "is not a seccomp action"),
         ('{"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["x86_64"]}', "not an SCMP_ARCH_"),
-        ('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"name": "read", "action": "SCMP_ACT_ALLOW"}]}',
-         "not read by containerd"),
+        (
+            '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"name": "read", "action": "SCMP_ACT_ALLOW"}]}',
+            "not read by containerd",
+        ),
         ('{"defaultAction": "SCMP_ACT_ERRNO", "archMap": []}', "Docker-only"),
-        ('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": [], "action": "SCMP_ACT_ALLOW"}]}', "is empty"),
+        (
+            '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": [], "action": "SCMP_ACT_ALLOW"}]}',
+            "is empty",
+        ),
         ('{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": -1}', "non-negative"),
         ('{"defaultAction": "SCMP_ACT_ERRNO", "flags": ["FOO"]}', "unknown flag"),
         ('{"defaultAction": "SCMP_ACT_ERRNO", "foo": 1}', "unknown key"),
@@ -104,6 +109,7 @@ def test_load_errors(tmp_path: Path) -> None:
 
 
 def test_unknown_syscall_names_are_found() -> None:
-    profile = Profile.from_json('{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": '
-                                '[{"names": ["read", "raed"], "action": "SCMP_ACT_ALLOW"}]}')
+    profile = Profile.from_json(
+        '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read", "raed"], "action": "SCMP_ACT_ALLOW"}]}'
+    )
     assert profile.unknown_syscalls() == ("raed",)
