@@ -78,7 +78,7 @@ def _open(path: str) -> BinaryIO:
             raise AuditLogError(f"{path}: cannot read: {error.strerror}") from error
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
     if buffered.peek(2)[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=buffered)
+        return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
     return buffered  # type: ignore[return-value]
 
 
