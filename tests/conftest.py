@@ -13,3 +13,16 @@ RECORDS = FIXTURES / "records"
 @pytest.fixture
 def records_dir() -> Path:
     return RECORDS
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fast tests first, the host tests next, the real-cluster tests last."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("cluster"):
+            return 2
+        if item.get_closest_marker("host"):
+            return 1
+        return 0
+
+    items.sort(key=rank)  # stable: keeps file order within each group
