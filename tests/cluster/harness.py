@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -63,6 +64,7 @@ ETCD_CLIENT = "http://127.0.0.1:23790"
 ETCD_PEER = "http://127.0.0.1:23800"
 API_PORT = 6443
 SERVICE_CIDR = "10.96.0.0/16"
+POD_CIDR = "10.244.0.0/16"
 SERVICE_IP = "10.96.0.1"
 CLUSTER_DNS = "10.96.0.10"
 CNI_BIN = "/usr/lib/cni"
@@ -246,9 +248,7 @@ def write_kubeconfig(path: Path, user: str, cert: Path, key: Path, server: str) 
             {
                 "apiVersion": "v1",
                 "kind": "Config",
-                "clusters": [
-                    {"name": "ksc", "cluster": {"server": server, "certificate-authority": str(ca)}}
-                ],
+                "clusters": [{"name": "ksc", "cluster": {"server": server, "certificate-authority": str(ca)}}],
                 "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
                 "contexts": [{"name": "ksc", "context": {"cluster": "ksc", "user": user}}],
                 "current-context": "ksc",
@@ -282,10 +282,12 @@ def make_pki(nodes: list[Node]) -> None:
         ("admin", "kubernetes-admin", "system:masters"),
         ("controller-manager", "system:kube-controller-manager", None),
         ("scheduler", "system:kube-scheduler", None),
+        ("kube-proxy", "system:kube-proxy", None),  # bound to system:node-proxier by RBAC's defaults
     ):
         crt, key = pki.make_cert(d, user, cn=cn, org=org)
         target = KUBECONFIG if user == "admin" else STATE / f"{user}.kubeconfig"
-        write_kubeconfig(target, user, crt, key, local)
+        server = f"https://{HOST_IP}:{API_PORT}" if user == "kube-proxy" else local
+        write_kubeconfig(target, user, crt, key, server)
     for node in nodes:
         crt, key = pki.make_cert(d, f"{node.name}-client", cn=f"system:node:{node.name}", org="system:nodes")
         write_kubeconfig(node.dir / "kubeconfig", node.name, crt, key, f"https://{HOST_IP}:{API_PORT}")
@@ -328,6 +330,26 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     bin_dir = "{CNI_BIN}"
     conf_dir = "{node.dir / "cni"}"
 """
+
+
+def kube_proxy_config(node: Node) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "clientConnection": {"kubeconfig": str(STATE / "kube-proxy.kubeconfig")},
+            "mode": "iptables",
+            "clusterCIDR": POD_CIDR,
+            "hostnameOverride": node.name,
+            "bindAddress": node.ip,
+            "healthzBindAddress": "127.0.0.1:10256",
+            "metricsBindAddress": "127.0.0.1:10249",
+            # Leave host sysctls alone: no conntrack table sizing, no route_localnet for NodePorts.
+            "conntrack": {"maxPerCore": 0},
+            "nodePortAddresses": ["10.200.0.0/24"],
+        },
+        indent=2,
+    )
 
 
 def has_sys_resource() -> bool:
@@ -411,12 +433,7 @@ def kubelet_config(node: Node) -> str:
 
 def cgroup_v1_controllers() -> Iterator[Path]:
     for entry in Path("/sys/fs/cgroup").iterdir():
-        if (
-            entry.is_dir()
-            and not entry.is_symlink()
-            and entry.name != "unified"
-            and (entry / "cgroup.procs").exists()
-        ):
+        if entry.is_dir() and not entry.is_symlink() and entry.name != "unified" and (entry / "cgroup.procs").exists():
             yield entry
 
 
@@ -457,9 +474,9 @@ def setup_network(nodes: list[Node]) -> None:
         run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], netns=node.netns)
         run(["ip", "route", "replace", node.pod_cidr, "via", node.ip])
     # Let routed pod traffic through even if a firewall sets FORWARD to DROP.
-    if run(["iptables", "-C", "FORWARD", "-s", "10.244.0.0/16", "-j", "ACCEPT"], check=False).returncode != 0:
-        run(["iptables", "-I", "FORWARD", "-s", "10.244.0.0/16", "-j", "ACCEPT"])
-        run(["iptables", "-I", "FORWARD", "-d", "10.244.0.0/16", "-j", "ACCEPT"])
+    if run(["iptables", "-C", "FORWARD", "-s", POD_CIDR, "-j", "ACCEPT"], check=False).returncode != 0:
+        run(["iptables", "-I", "FORWARD", "-s", POD_CIDR, "-j", "ACCEPT"])
+        run(["iptables", "-I", "FORWARD", "-d", POD_CIDR, "-j", "ACCEPT"])
 
 
 def teardown_network(nodes: list[Node]) -> None:
@@ -473,12 +490,29 @@ def teardown_network(nodes: list[Node]) -> None:
             run(["ip", "link", "del", "cni0"], check=False)
     run(["ip", "link", "del", HOST_BRIDGE], check=False)
     for flag in ("-s", "-d"):
-        run(["iptables", "-D", "FORWARD", flag, "10.244.0.0/16", "-j", "ACCEPT"], check=False)
-    # The bridge plugin's masquerade chains (CNI-xxxx) reference the pod subnets.
-    rules = run(["iptables-save", "-t", "nat"], check=False).stdout.splitlines()
-    for rule in rules:
-        if rule.startswith("-A POSTROUTING") and "CNI-" in rule and "10.244." in rule:
-            run(["iptables", "-t", "nat", "-D", *rule.split()[1:]], check=False)
+        run(["iptables", "-D", "FORWARD", flag, POD_CIDR, "-j", "ACCEPT"], check=False)
+    remove_chains_in_host_namespace(("KUBE-", "CNI-"))
+
+
+def remove_chains_in_host_namespace(prefixes: tuple[str, ...]) -> None:
+    """Remove iptables chains that node 1 left in the host namespace, and the jumps to them.
+
+    Node 1's kubelet (KUBE-FIREWALL, KUBE-KUBELET-CANARY...), kube-proxy (KUBE-SERVICES...)
+    and the CNI bridge plugin (CNI-<hash> masquerade chains) create them; the other
+    nodes' chains vanish with their network namespaces.
+    """
+    for tool in ("iptables", "ip6tables"):
+        for table in ("filter", "nat", "mangle"):
+            dump = run([f"{tool}-save", "-t", table], check=False).stdout.splitlines()
+            chains = [line[1:].split()[0] for line in dump if line.startswith(":") and line[1:].startswith(prefixes)]
+            for line in dump:
+                parts = shlex.split(line)
+                if line.startswith("-A ") and "-j" in parts and parts[parts.index("-j") + 1] in chains:
+                    run([tool, "-t", table, "-D", *parts[1:]], check=False)
+            for chain in chains:
+                run([tool, "-t", table, "-F", chain], check=False)
+            for chain in chains:
+                run([tool, "-t", table, "-X", chain], check=False)
 
 
 # ---------------------------------------------------------------- up
@@ -494,6 +528,7 @@ def start_node(node: Node, bins: Path, archives: dict[str, Path]) -> None:
     (node.dir / "containerd.toml").write_text(containerd_config(node))
     (node.dir / "cni" / "10-ksc.conflist").write_text(cni_config(node))
     (node.dir / "kubelet.json").write_text(kubelet_config(node))
+    (node.dir / "kube-proxy.json").write_text(kube_proxy_config(node))
     make_cgroup_root(node)
 
     # The namespace holder: a sleeping process whose mount namespace has the
@@ -538,6 +573,12 @@ def start_node(node: Node, bins: Path, archives: dict[str, Path]) -> None:
             f"--pod-infra-container-image={images.PAUSE_IMAGE}",
             "--v=2",
         ],
+        mount_ns_of=f"{node.name}-ns",
+    )
+    # Services (ClusterIPs such as kubernetes.default = 10.96.0.1) through iptables, per node.
+    start(
+        f"{node.name}-kube-proxy",
+        [str(bins / "kube-proxy"), f"--config={node.dir / 'kube-proxy.json'}", "--v=1"],
         mount_ns_of=f"{node.name}-ns",
     )
 
@@ -738,9 +779,7 @@ def check_host() -> None:
         if shutil.which(tool) is None
     ]
     if missing or not Path(CNI_BIN, "bridge").exists():
-        raise HarnessError(
-            f"missing {', '.join(missing) or 'CNI plugins'}. Run `bash tests/cluster/install-deps.sh`."
-        )
+        raise HarnessError(f"missing {', '.join(missing) or 'CNI plugins'}. Run `bash tests/cluster/install-deps.sh`.")
     busy = run(["ss", "-Hltn", f"( sport = :{API_PORT} or sport = :23790 )"], check=False).stdout.strip()
     if busy:
         raise HarnessError(f"ports {API_PORT}/23790 are in use by another process:\n{busy}")
@@ -838,9 +877,7 @@ def cmd_down() -> None:
                 cmdline = (proc / "cmdline").read_bytes().split(b"\0")
             except (FileNotFoundError, ProcessLookupError, PermissionError):
                 continue
-            if cmdline[0].endswith(b"containerd-shim-runc-v2") and any(
-                str(RUN).encode() in a for a in cmdline
-            ):
+            if cmdline[0].endswith(b"containerd-shim-runc-v2") and any(str(RUN).encode() in a for a in cmdline):
                 os.kill(int(proc.name), signal.SIGKILL)
     teardown_network(nodes or [Node(1), Node(2)])
     unmount_under(STATE, RUN)
@@ -862,11 +899,7 @@ def cmd_status(as_json: bool) -> int:
     ready = ready_nodes() if api_ready() else set()
     healthy = all(procs.values()) and {n.name for n in cluster_nodes()} <= ready
     if as_json:
-        print(
-            json.dumps(
-                {**info, "processes": procs, "ready_nodes": sorted(ready), "healthy": healthy}, indent=2
-            )
-        )
+        print(json.dumps({**info, "processes": procs, "ready_nodes": sorted(ready), "healthy": healthy}, indent=2))
     else:
         for name, pid in procs.items():
             print(f"{name:28} {'pid ' + str(pid) if pid else 'NOT RUNNING'}")
@@ -901,9 +934,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"harness: {err}", file=sys.stderr)
         return 1
     except subprocess.CalledProcessError as err:
-        print(
-            f"harness: {' '.join(map(str, err.cmd))} failed with exit code {err.returncode}", file=sys.stderr
-        )
+        print(f"harness: {' '.join(map(str, err.cmd))} failed with exit code {err.returncode}", file=sys.stderr)
         return 1
     return 0
 

@@ -92,9 +92,7 @@ class Rootfs:
 
     def add_busybox(self) -> None:
         self.add_file(BUSYBOX, "/bin/busybox", 0o755)
-        applets = subprocess.run(
-            [str(BUSYBOX), "--list-full"], check=True, capture_output=True, text=True
-        ).stdout
+        applets = subprocess.run([str(BUSYBOX), "--list-full"], check=True, capture_output=True, text=True).stdout
         for applet in applets.split():
             path = "/" + applet.lstrip("/")
             if os.path.dirname(path) == "/":  # linuxrc

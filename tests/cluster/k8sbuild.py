@@ -120,9 +120,7 @@ def build(version: str) -> Path:
         str(tmp_out) + "/",
         *[f"k8s.io/kubernetes/cmd/{name}" for name in COMMANDS],
     ]
-    print(
-        f"kubernetes {version}: building {', '.join(COMMANDS)} (about 8 min cold on 2 cores)...", flush=True
-    )
+    print(f"kubernetes {version}: building {', '.join(COMMANDS)} (about 8 min cold on 2 cores)...", flush=True)
     started = time.monotonic()
     subprocess.run(cmd, cwd=src, env=env, check=True)
     for name in COMMANDS:

@@ -32,9 +32,7 @@ HARNESS = Path(__file__).resolve().parents[1] / "cluster" / "harness.py"
 
 def pytest_configure(config: pytest.Config) -> None:
     # pyproject.toml registers the marker too; this keeps the folder usable on its own.
-    config.addinivalue_line(
-        "markers", "cluster: needs the real Kubernetes cluster of tests/cluster (run last)"
-    )
+    config.addinivalue_line("markers", "cluster: needs the real Kubernetes cluster of tests/cluster (run last)")
 
 
 @dataclass(frozen=True)
@@ -89,15 +87,12 @@ def cluster() -> Cluster:
         pytest.fail(f"no test cluster: {info_file} is missing; {start_hint}")
     info = json.loads(info_file.read_text())
     if "node_info" not in info:
-        pytest.fail(
-            f"the test cluster in {CLUSTER_DIR} did not finish starting; run `harness.py down` then up"
-        )
+        pytest.fail(f"the test cluster in {CLUSTER_DIR} did not finish starting; run `harness.py down` then up")
     kubectl = Kubectl(Path(info["kubeconfig"]))
     ready = kubectl.run("get", "--raw=/readyz", check=False, timeout=20)
     if ready.returncode != 0:
         pytest.fail(
-            f"the test cluster's API server does not answer: {ready.stderr.strip()}; "
-            f"see `python3 {HARNESS} status`"
+            f"the test cluster's API server does not answer: {ready.stderr.strip()}; see `python3 {HARNESS} status`"
         )
     nodes = tuple(ClusterNode(n["name"], n["ip"], Path(n["seccomp_dir"])) for n in info["node_info"])
     return Cluster(kubeconfig=kubectl.kubeconfig, version=info["version"], nodes=nodes, kubectl=kubectl)
@@ -123,9 +118,7 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     kubectl.run("create", "namespace", name)
     deadline = time.monotonic() + 60
     while True:
-        sa = kubectl.run(
-            "get", "serviceaccount/default", "configmap/kube-root-ca.crt", "-n", name, check=False
-        )
+        sa = kubectl.run("get", "serviceaccount/default", "configmap/kube-root-ca.crt", "-n", name, check=False)
         if sa.returncode == 0:
             break
         if time.monotonic() > deadline:

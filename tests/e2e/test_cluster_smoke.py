@@ -33,8 +33,7 @@ DENY_MKDIR = {
     "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
 }
 MKDIR_SCRIPT = (
-    "grep Seccomp: /proc/self/status; "
-    "if mkdir /tmp/probe; then echo MKDIR=allowed; else echo MKDIR=denied; fi"
+    "grep Seccomp: /proc/self/status; if mkdir /tmp/probe; then echo MKDIR=allowed; else echo MKDIR=denied; fi"
 )
 
 
@@ -172,6 +171,45 @@ def test_pod_to_pod_request(kubectl: Kubectl, namespace: str) -> None:
     assert "Directory listing" in kubectl.run("logs", "client", "-n", namespace).stdout
 
 
+def test_service_cluster_ip_reaches_pods_and_api(kubectl: Kubectl, namespace: str) -> None:
+    """kube-proxy runs: a ClusterIP Service and kubernetes.default answer from inside a pod."""
+    kubectl.apply(web_deployment("web", replicas=1), namespace)
+    kubectl.run("expose", "deployment/web", "-n", namespace, "--port=80", "--target-port=8080")
+    kubectl.run("rollout", "status", "deployment/web", "-n", namespace, "--timeout=120s", timeout=130)
+    script = (
+        "import os, ssl, urllib.request as u\n"
+        "print(u.urlopen('http://web/', timeout=10).status)\n"
+        "sa = '/var/run/secrets/kubernetes.io/serviceaccount/'\n"
+        "ctx = ssl.create_default_context(cafile=sa + 'ca.crt')\n"
+        "host = os.environ['KUBERNETES_SERVICE_HOST']\n"
+        "req = u.Request(f'https://{host}/version', headers={'Authorization': 'Bearer ' + open(sa + 'token').read()})\n"
+        "print(u.urlopen(req, context=ctx, timeout=10).read().decode())\n"
+    )
+    # No cluster DNS: resolve the Service name through /etc/hosts.
+    ip = kubectl.json("get", "service", "web", "-n", namespace)["spec"]["clusterIP"]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "client"},
+        "spec": {
+            "restartPolicy": "Never",
+            "hostAliases": [{"ip": ip, "hostnames": ["web"]}],
+            "containers": [
+                {
+                    "name": "client",
+                    "image": PYTHON_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "command": ["python3", "-c", script],
+                }
+            ],
+        },
+    }
+    kubectl.apply(pod, namespace)
+    wait_until("the client pod to finish", lambda: pod_finished(kubectl, namespace, "client"))
+    out = kubectl.run("logs", "client", "-n", namespace).stdout
+    assert out.startswith("200\n") and '"gitVersion"' in out, out
+
+
 def test_rollout_restart_makes_a_new_replicaset(kubectl: Kubectl, namespace: str) -> None:
     kubectl.apply(web_deployment("web"), namespace)
     kubectl.run("rollout", "status", "deployment/web", "-n", namespace, "--timeout=120s", timeout=130)
@@ -208,9 +246,7 @@ def test_missing_profile_fails_container_creation(kubectl: Kubectl, namespace: s
     kubectl.apply(probe_pod("missing", profile=missing), namespace)
 
     def waiting() -> dict[str, Any] | None:
-        statuses = kubectl.json("get", "pod", "missing", "-n", namespace)["status"].get(
-            "containerStatuses", []
-        )
+        statuses = kubectl.json("get", "pod", "missing", "-n", namespace)["status"].get("containerStatuses", [])
         state = statuses[0]["state"].get("waiting", {}) if statuses else {}
         return state if state.get("reason") == "CreateContainerError" else None
 
@@ -233,9 +269,7 @@ def test_profile_on_one_node_only(cluster: Cluster, kubectl: Kubectl, namespace:
         assert "MKDIR=denied" in kubectl.run("logs", "on-first", "-n", namespace).stdout
 
         def second_reason() -> str | None:
-            statuses = kubectl.json("get", "pod", "on-second", "-n", namespace)["status"].get(
-                "containerStatuses"
-            )
+            statuses = kubectl.json("get", "pod", "on-second", "-n", namespace)["status"].get("containerStatuses")
             return (statuses[0]["state"].get("waiting") or {}).get("reason") if statuses else None
 
         assert wait_until("on-second to fail", lambda: second_reason() == "CreateContainerError")
