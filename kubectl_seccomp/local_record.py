@@ -36,6 +36,14 @@ from kubectl_seccomp.profile import Profile
 
 LOG_PROFILE_TOKEN = "{log_profile}"
 _DENIALS = frozenset({"KILL_PROCESS", "KILL_THREAD", "TRAP", "ERRNO"})
+# Called only by the kernel's signal trampoline, whenever a handler returns:
+# a recording sees it only if a signal happened to arrive (runc's Go init gets
+# asynchronous preemption signals at random), and denying it kills the process
+# with SIGSEGV. So every profile allows it (seen: runc, 1 start in 3 crashed).
+ALWAYS_ALLOWED = {"x86_64": ("rt_sigreturn",), "i386": ("rt_sigreturn", "sigreturn"),
+                  "aarch64": ("rt_sigreturn",), "arm": ("rt_sigreturn", "sigreturn"),
+                  "ppc64le": ("rt_sigreturn",), "s390x": ("rt_sigreturn", "sigreturn"),
+                  "riscv64": ("rt_sigreturn",)}
 # Native and compat architectures of the machine we run on.
 _HOST_ARCHES = {
     "x86_64": ("x86_64", "i386"),
@@ -59,6 +67,9 @@ class LocalOptions:
     settle: float = 1.0  # seconds to wait after COMMAND for records still in flight
     proc: str = "/proc"
     include_denied: bool = False  # also allow what a filter denied (ERRNO, KILL, TRAP records)
+    # SECCOMP_FILTER_FLAG_LOG in the profiles, so denials show in the audit log.
+    # runc 1.1 (Debian 12) refuses any profile with "flags": turn it off for runc.
+    log_denials: bool = True
 
 
 @dataclass
@@ -137,7 +148,8 @@ def _write(
         elif kind == "counters":
             recording.counters = {k: v for k, v in event.items() if k != "event"}
     for container, pairs in sorted(recording.syscalls.items()):
+        pairs = pairs | {(arch, name) for arch, _ in pairs for name in ALWAYS_ALLOWED.get(arch, ())}
         path = options.output_dir / f"{container[:12]}.json"
-        path.write_text(Profile.from_observations(sorted(pairs)).to_json())
+        path.write_text(Profile.from_observations(sorted(pairs), log_denials=options.log_denials).to_json())
         recording.profiles[container] = path
     return recording

@@ -26,6 +26,10 @@ _SETTLE = typer.Option(1.0, "--settle", help="Seconds to wait for records after 
 _INCLUDE_DENIED = typer.Option(
     False, "--include-denied", help="Also allow syscalls that a filter denied during the recording."
 )
+_LOG_DENIALS = typer.Option(
+    True, "--log-denials/--no-log-denials",
+    help="Set SECCOMP_FILTER_FLAG_LOG so denials are logged (runc 1.1 refuses profiles with flags).",
+)
 
 
 def command(
@@ -36,6 +40,7 @@ def command(
     containers: Optional[list[str]] = _CONTAINERS,
     settle: float = _SETTLE,
     include_denied: bool = _INCLUDE_DENIED,
+    log_denials: bool = _LOG_DENIALS,
 ) -> None:
     """Run COMMAND while recording; write one profile per container seen (needs root)."""
     options = LocalOptions(
@@ -46,6 +51,7 @@ def command(
         containers=tuple(c.lower() for c in containers or ()),
         settle=settle,
         include_denied=include_denied,
+        log_denials=log_denials,
     )
     print_summary(record_local(options))
 

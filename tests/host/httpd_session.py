@@ -1,0 +1,68 @@
+"""Drive one busybox httpd container: start it, send it real requests, stop it.
+
+    python3 httpd_session.py RUNTIME PROFILE ROOTFS PORT ANSWERS.json
+
+Used both while recording (under the log profile) and while enforcing (under
+the generated profile); the two ANSWERS files must be equal. Exits non-zero if
+the server never answers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+runtime, profile, rootfs, port, answers_path = sys.argv[1:6]
+GLOBAL = ["podman", "--runtime", runtime, "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+name = f"httpd-{uuid.uuid4().hex[:8]}"
+REQUESTS = [
+    ("GET", "/index.html"),
+    ("GET", "/big.txt"),
+    ("HEAD", "/index.html"),
+    ("GET", "/missing.html"),
+    ("GET", "/cgi-bin/hello?recording"),
+    ("GET", "/cgi-bin/hello?again"),
+]
+
+
+def fetch(method: str, path: str) -> dict[str, object]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return {"status": response.status, "body": response.read().decode()}
+    except urllib.error.HTTPError as error:
+        return {"status": error.code, "body": ""}
+
+
+container = subprocess.run(
+    [*GLOBAL, "run", "--detach", "--name", name, "--network", "host",
+     "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
+     "--security-opt", f"seccomp={profile}", "--rootfs", rootfs,
+     "/bin/httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", "/www"],
+    check=True, capture_output=True, text=True,
+).stdout.strip().splitlines()[-1]
+try:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            fetch("GET", "/index.html")
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                logs = subprocess.run([*GLOBAL, "logs", name], capture_output=True, text=True)
+                state = subprocess.run(
+                    [*GLOBAL, "inspect", "--format", "{{.State.Status}} exit={{.State.ExitCode}} {{.State.Error}}",
+                     name], capture_output=True, text=True)
+                sys.exit(f"httpd never answered: {state.stdout} logs: {logs.stdout} {logs.stderr}")
+            time.sleep(0.2)
+    answers = [{"request": f"{method} {path}", **fetch(method, path)} for method, path in REQUESTS]
+    with open(answers_path, "w") as handle:
+        json.dump({"container": container, "answers": answers}, handle, indent=1)
+finally:
+    subprocess.run([*GLOBAL, "stop", "--time", "2", name], capture_output=True)
+    subprocess.run([*GLOBAL, "rm", "--force", name], capture_output=True)
