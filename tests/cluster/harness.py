@@ -727,6 +727,7 @@ def cmd_up(node_count: int) -> None:
             )
         print("up: cluster already running")
         wait_ready(cluster_nodes())
+        write_status_file(cluster_nodes())
         print(KUBECONFIG)
         return
     check_host()
@@ -749,10 +750,11 @@ def cmd_up(node_count: int) -> None:
         for node in nodes:
             start_node(node, bins, archives)
         wait_ready(nodes)
-    except (HarnessError, subprocess.CalledProcessError, OSError) as err:
-        print(f"up: failed ({err}); stopping what was started", file=sys.stderr)
+    except (HarnessError, subprocess.CalledProcessError, OSError, KeyboardInterrupt) as err:
+        reason = str(err) or type(err).__name__
+        print(f"up: failed ({reason}); stopping what was started", file=sys.stderr)
         cmd_down()
-        raise HarnessError(f"up failed: {err}. Logs kept in {LOGS}.") from err
+        raise HarnessError(f"up failed: {reason}. Logs kept in {LOGS}.") from err
     write_status_file(nodes)
     print(f"up: cluster ready in {time.monotonic() - started:.0f}s with {node_count} node(s)")
     print(KUBECONFIG)
