@@ -122,7 +122,7 @@ _SUPPRESSED_RE = re.compile(rb"kauditd_printk_skb: (\d+) callbacks suppressed")
 # to far faster than it can try every line's start. Counts of the record marks
 # (below) check that every match stands in a record line.
 _BLOCK_SERIAL_RE = re.compile(rb"audit\(\d+\.\d+:(\d+)\)")
-_MARKS = (b"type=SECCOMP", b"type=1326", b"]: SECCOMP ")
+_MARKS = (b"SECCOMP", b"type=1326")  # "SECCOMP" covers type=SECCOMP and journald's audit[N]: SECCOMP
 
 
 @functools.lru_cache(maxsize=16)
@@ -367,7 +367,7 @@ class AuditScanner:
             return self._feed_lines(block)
         stats.lines += lines
         serial_re = _SERIAL_RE if b"type=DAEMON_" in block else _BLOCK_SERIAL_RE
-        serials = [int(s) for s in serial_re.findall(block)]
+        serials = list(map(int, serial_re.findall(block)))
         if not stats.serials.see_sorted_run(serials):
             for serial in serials:
                 stats.serials.see(serial)

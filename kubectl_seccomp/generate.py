@@ -85,26 +85,21 @@ def _open(path: str) -> BinaryIO:
 class _Readable(Protocol):
     def read(self, size: int, /) -> bytes: ...
 
+    def readline(self, size: int, /) -> bytes: ...
+
 
 def _blocks(stream: _Readable, name: str) -> Iterator[bytes]:
     """Blocks of whole lines (a line never straddles two blocks)."""
-    rest = b""
     try:
         while True:
-            chunk = stream.read(BLOCK_SIZE)
-            if not chunk:
-                break
-            chunk = rest + chunk
-            cut = chunk.rfind(b"\n") + 1
-            if cut == 0:
-                rest = chunk
-                continue
-            rest = chunk[cut:]
-            yield chunk[:cut]
+            block = stream.read(BLOCK_SIZE)
+            if not block:
+                return
+            if not block.endswith(b"\n"):
+                block += stream.readline(BLOCK_SIZE)  # the rest of the last line (bounded: binary junk)
+            yield block
     except (OSError, EOFError, gzip.BadGzipFile) as error:
         raise AuditLogError(f"{name}: cannot read: {error}") from error
-    if rest:
-        yield rest
 
 
 def scan_logs(paths: tuple[str, ...], pids: frozenset[int] = frozenset()) -> tuple[Counter[RecordKey], ScanStats]:
@@ -163,6 +158,12 @@ class _Limited:
         data = self._stream.read(min(size, self._remaining))
         self._remaining -= len(data)
         return data
+
+    def readline(self, size: int) -> bytes:
+        # Ranges end after a newline, so a line never runs past the range.
+        line = self._stream.readline(min(size, self._remaining)) if self._remaining > 0 else b""
+        self._remaining -= len(line)
+        return line
 
 
 def _parallel_ranges(path: str) -> list[tuple[int, int]]:
