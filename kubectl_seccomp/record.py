@@ -59,6 +59,17 @@ from kubectl_seccomp.profile import Profile
 from kubectl_seccomp.trace import Counters, Target, TraceState, TraceView, parse_event
 
 
+ALWAYS_ALLOWED: dict[str, tuple[str, ...]] = {
+    "x86_64": ("rt_sigreturn", "exit", "exit_group"),
+    "i386": ("rt_sigreturn", "sigreturn", "exit", "exit_group"),
+    "aarch64": ("rt_sigreturn", "exit", "exit_group"),
+    "arm": ("rt_sigreturn", "sigreturn", "exit", "exit_group"),
+    "ppc64le": ("rt_sigreturn", "exit", "exit_group"),
+    "s390x": ("rt_sigreturn", "sigreturn", "exit", "exit_group"),
+    "riscv64": ("rt_sigreturn", "exit", "exit_group"),
+}
+
+
 class RecordReporter(Reporter, Protocol):
     def trace(self, view: TraceView) -> None: ...
 
@@ -481,7 +492,11 @@ class Recorder:
                 self.warn(f"container {info.name}: no syscall was traced; no profile written")
                 results.append(ContainerResult(info.name, info.init, 0, (), 0, 0, None, None))
                 continue
-            profile = Profile.from_observations(observed, log_denials=o.log_denials)
+            # Returning from a signal handler and exiting happen at any time, even if
+            # not while we watched: never deny them.
+            arches = {arch for arch, _name in observed}
+            extra = {(arch, name) for arch in arches for name in ALWAYS_ALLOWED.get(arch, ())}
+            profile = Profile.from_observations(sorted(set(observed) | extra), log_denials=o.log_denials)
             path = o.output_dir / o.namespace / f"{o.name}-{info.name}.json"
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -239,7 +239,10 @@ def seccomp_ops(deployment: Obj, settings: Mapping[tuple[str, bool], Seccomp]) -
         ops.append({"op": "test", "path": f"{base}/name", "value": info.name})
         security = container.get("securityContext")
         if wanted is None:
-            if security and "seccompProfile" in security:
+            if security and set(security) == {"seccompProfile"}:
+                # we added the securityContext for the profile: take it away whole
+                ops.append({"op": "remove", "path": f"{base}/securityContext"})
+            elif security and "seccompProfile" in security:
                 ops.append({"op": "remove", "path": f"{base}/securityContext/seccompProfile"})
         elif security is None:
             ops.append({"op": "add", "path": f"{base}/securityContext", "value": {"seccompProfile": wanted}})

@@ -1,0 +1,229 @@
+"""The record and apply workflows against the in-memory cluster (tests/kube/fake.py).
+
+Fast checks of the order of phases and of the undo logic; the same behaviours
+are proven on the real cluster in tests/e2e/test_record_apply.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubectl_seccomp.apply import ApplyOptions, SilentReporter, apply, rollback
+from kubectl_seccomp.errors import UsageError
+from kubectl_seccomp.kube import workloads as wl
+from kubectl_seccomp.kube.errors import RolloutFailed
+from kubectl_seccomp.kube.nodes import NodeSettings
+from kubectl_seccomp.record import Recorder, RecordOptions
+from kubectl_seccomp.trace import TraceView
+from tests.kube.fake import FakeKube, container_id, web_deployment
+
+NS = "shop"
+
+
+class Reporter(SilentReporter):
+    def __init__(self) -> None:
+        self.phases: list[str] = []
+        self.warnings: list[str] = []
+
+    def phase(self, message: str) -> None:
+        self.phases.append(message)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def trace(self, view: TraceView) -> None:
+        pass
+
+    def trace_done(self) -> None:
+        pass
+
+
+def start_line(node: str) -> str:
+    return json.dumps({"event": "start", "version": 1, "source": "netlink", "node": node})
+
+
+def syscall_line(cid: str, name: str, arch: str = "x86_64") -> str:
+    return json.dumps(
+        {
+            "event": "syscall",
+            "container": cid,
+            "arch": arch,
+            "name": name,
+            "action": "LOG",
+            "pid": 1,
+            "comm": "x",
+        }
+    )
+
+
+def emit_on_log_rollout(kube: FakeKube, syscalls: dict[str, list[str]]) -> None:
+    """When pods roll onto the log profile, their containers make ``syscalls[container]``."""
+
+    def on_patch(deployment: dict[str, Any]) -> None:
+        infos = wl.containers(deployment)
+        if not any((i.seccomp or {}).get("localhostProfile", "").endswith("-log.json") for i in infos):
+            return
+        for pod in kube.template_pods(NS, deployment["metadata"]["name"]):
+            for info in infos:
+                for name in syscalls.get(info.name, []):
+                    kube.emit(
+                        pod["spec"]["nodeName"],
+                        syscall_line(container_id(pod["metadata"]["name"], info.name), name),
+                    )
+
+    kube.on_patch = on_patch
+
+
+def options(tmp_path: Path, **kwargs: Any) -> RecordOptions:
+    base: dict[str, Any] = {
+        "namespace": NS,
+        "name": "web",
+        "duration": 0.3,
+        "output_dir": tmp_path,
+        "settle": 0.05,
+        "timeout": 5,
+        "node": NodeSettings(pod_timeout=5),
+    }
+    base.update(kwargs)
+    return RecordOptions(**base)
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    kube = FakeKube()
+    kube.follower_lines = {"node-a": [start_line("node-a")], "node-b": [start_line("node-b")]}
+    return kube
+
+
+def test_record_writes_merged_profiles_and_applies_them(kube: FakeKube, tmp_path: Path) -> None:
+    kube.add_deployment(NS, web_deployment(replicas=2, extra_containers=("sidecar",), init=("setup",)))
+    emit_on_log_rollout(kube, {"web": ["read", "accept4"], "sidecar": ["nanosleep"], "setup": ["execve"]})
+    result = Recorder(kube, options(tmp_path), Reporter(), agent=b"PK").run()
+
+    by_name = {c.container: c for c in result.containers}
+    assert set(by_name) == {"web", "sidecar", "setup"}
+    web = json.loads((tmp_path / NS / "web-web.json").read_text())
+    assert set(web["syscalls"][0]["names"]) == {"read", "accept4", "rt_sigreturn", "exit", "exit_group"}
+    assert "flags" not in web  # runc 1.1 refuses profiles with flags
+    assert by_name["web"].pods == 2 and by_name["web"].nodes == 2  # merged over replicas and nodes
+
+    deployment = kube.deployments[(NS, "web")]
+    settings = {i.name: i.seccomp for i in wl.containers(deployment)}
+    assert settings == {
+        n: wl.localhost(f"kubectl-seccomp/{NS}/web-{n}.json") for n in ("web", "sidecar", "setup")
+    }
+    assert wl.RECORDING_ANNOTATION not in deployment["metadata"]["annotations"]
+    assert wl.read_originals(deployment) == wl.Originals(
+        None, {"web": None, "sidecar": None}, {"setup": None}
+    )
+    # node work: log profile installed, followers, profiles installed, log profile removed
+    scripts = [" ".join(cmd) for _node, cmd in kube.node_commands]
+    assert any("install" in s and "web-log.json" in s for s in scripts)
+    assert any("remove" in s and "web-log.json" in s for s in scripts)
+    assert any("install" in s and "web-sidecar.json" in s for s in scripts)
+    assert not [k for k in kube.pods if k[0] == "kubectl-seccomp"]
+    assert not kube.configmaps
+
+
+def test_no_apply_puts_everything_back(kube: FakeKube, tmp_path: Path) -> None:
+    original = kube.add_deployment(NS, web_deployment())
+    emit_on_log_rollout(kube, {"web": ["read"]})
+    result = Recorder(kube, options(tmp_path, apply=False), Reporter(), agent=b"PK").run()
+    assert result.applied is None
+    deployment = kube.deployments[(NS, "web")]
+    assert deployment["spec"]["template"] == original["spec"]["template"]
+    assert wl.ORIGINAL_ANNOTATION not in deployment["metadata"]["annotations"]
+    assert wl.RECORDING_ANNOTATION not in deployment["metadata"]["annotations"]
+
+
+def test_interrupt_during_rollout_restores_the_deployment(kube: FakeKube, tmp_path: Path) -> None:
+    original = kube.add_deployment(NS, web_deployment())
+
+    def interrupt(deployment: dict[str, Any]) -> None:
+        if any(
+            (i.seccomp or {}).get("localhostProfile", "").endswith("-log.json")
+            for i in wl.containers(deployment)
+        ):
+            kube.on_patch = None
+            raise KeyboardInterrupt
+
+    kube.on_patch = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        Recorder(kube, options(tmp_path), Reporter(), agent=b"PK").run()
+    deployment = kube.deployments[(NS, "web")]
+    assert deployment["spec"]["template"] == original["spec"]["template"]
+    assert set(deployment["metadata"]["annotations"]) == {"deployment.kubernetes.io/revision"}
+    assert not [k for k in kube.pods if k[0] == "kubectl-seccomp"]
+
+
+def test_failed_apply_rolls_back_with_evidence(kube: FakeKube, tmp_path: Path) -> None:
+    original = kube.add_deployment(NS, web_deployment(replicas=1))
+    emit_on_log_rollout(kube, {"web": ["read"]})
+    kube.break_rollout = lambda d: any(
+        (i.seccomp or {}).get("localhostProfile", "").endswith("web-web.json") for i in wl.containers(d)
+    )
+    with pytest.raises(RolloutFailed) as caught:
+        Recorder(kube, options(tmp_path), Reporter(), agent=b"PK").run()
+    assert "rolled back" in caught.value.message
+    assert any("CreateContainerError" in line for line in caught.value.evidence)
+    assert any("seccomp says no" in line for line in caught.value.evidence)
+    deployment = kube.deployments[(NS, "web")]
+    assert deployment["spec"]["template"] == original["spec"]["template"]
+    assert wl.ORIGINAL_ANNOTATION not in deployment["metadata"]["annotations"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["spec"].update(paused=True), "is paused"),
+        (lambda d: d["spec"].update(replicas=0), "0 replicas"),
+        (
+            lambda d: (
+                d["metadata"]
+                .setdefault("annotations", {})
+                .update({wl.RECORDING_ANNOTATION: '{"since": "x"}'})
+            ),
+            "already running",
+        ),
+    ],
+)
+def test_refusals_change_nothing(kube: FakeKube, tmp_path: Path, change: Any, message: str) -> None:
+    manifest = web_deployment()
+    change(manifest)
+    kube.add_deployment(NS, manifest)
+    before = json.dumps(kube.deployments[(NS, "web")], sort_keys=True)
+    with pytest.raises(UsageError, match=message):
+        Recorder(kube, options(tmp_path), Reporter(), agent=b"PK").run()
+    assert json.dumps(kube.deployments[(NS, "web")], sort_keys=True) == before
+    assert not kube.node_commands
+
+
+def test_apply_then_rollback_returns_to_the_original(kube: FakeKube, tmp_path: Path) -> None:
+    manifest = web_deployment(replicas=1)
+    manifest["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {
+        "seccompProfile": {"type": "RuntimeDefault"}
+    }
+    original = kube.add_deployment(NS, manifest)
+    profile = tmp_path / "p.json"
+    profile.write_text(
+        json.dumps(
+            {
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}],
+            }
+        )
+    )
+    result = apply(
+        kube, ApplyOptions(NS, "web", str(profile), node=NodeSettings(pod_timeout=5), timeout=5), Reporter()
+    )
+    assert result.profiles == {"web": f"kubectl-seccomp/{NS}/web-web.json"}
+    assert wl.containers(kube.deployments[(NS, "web")])[0].seccomp == wl.localhost(result.profiles["web"])
+    rollback(kube, namespace=NS, name="web", timeout=5, reporter=Reporter())
+    deployment = kube.deployments[(NS, "web")]
+    assert deployment["spec"]["template"] == original["spec"]["template"]
+    assert wl.ORIGINAL_ANNOTATION not in deployment["metadata"]["annotations"]
