@@ -87,9 +87,10 @@ MAIN_PY = """\
 Python cannot cache the bytecode of modules it imports from a zip file, so a zipapp this size
 would compile some 300 modules on every run (seconds for ``--help``). On the first run we unpack
 the application once into a cache directory named after its build (``$XDG_CACHE_HOME`` or
-``~/.cache``, ``~/Library/Caches`` on macOS; ``KUBECTL_SECCOMP_CACHE_DIR`` overrides it, and an
-empty value turns the cache off) and import from there, where Python keeps its ``__pycache__``.
-If that directory cannot be written, we import from the zip itself: slower, same behaviour.
+``~/.cache``, ``~/Library/Caches`` on macOS, then ``kubectl-seccomp/zipapp/``;
+``KUBECTL_SECCOMP_CACHE_DIR`` overrides that directory, an empty value turns the cache off) and
+import from there, where Python keeps its ``__pycache__``. If that directory cannot be written, we
+import from the zip itself: slower, same behaviour.
 \"\"\"
 import os
 import sys
@@ -112,7 +113,7 @@ def _cache_root():
         base = os.path.expanduser("~/Library/Caches")
     else:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return os.path.join(base, "kubectl-seccomp")
+    return os.path.join(base, "kubectl-seccomp", "zipapp")
 
 
 def _unpacked(archive, root):
@@ -144,7 +145,7 @@ def _unpacked(archive, root):
                     raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        for entry in os.listdir(root):  # earlier builds
+        for entry in os.listdir(root):  # earlier builds: the directory holds nothing else
             if entry != BUILD_ID and not entry.startswith("."):
                 shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
     except (OSError, zipfile.BadZipFile):
