@@ -1,0 +1,24 @@
+"""docs/reference.md must be what scripts/gen_reference.py renders from the current CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.dist.conftest import ROOT
+
+
+def test_reference_is_up_to_date() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_reference.py"), "--check"],
+        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "COLUMNS": "37"}, cwd="/",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + "\nrun `python3 scripts/gen_reference.py` and commit docs/reference.md"
+
+
+def test_reference_covers_every_command() -> None:
+    text = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    for command in ("generate", "merge", "diff", "version"):
+        assert f"## kubectl seccomp {command}\n" in text
+    assert "\x1b[" not in text  # no terminal colours
+    assert "╭" not in text  # no rich boxes
