@@ -1,0 +1,271 @@
+"""The node agent on the real kernel, with real podman containers (crun and runc).
+
+Each test starts ``python3 -m kubectl_seccomp.agent follow`` as a process and
+reads its JSON lines, as the record workflow does through a pod log.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from kubectl_seccomp.agent.bundle import build_agent_zipapp
+from kubectl_seccomp.agent.sources import KmsgSource, NetlinkSource, auditd_running
+from kubectl_seccomp.audit import AuditScanner
+from tests.host.conftest import (
+    REPO,
+    RUNTIMES,
+    Agent,
+    create_container,
+    final_counters,
+    podman,
+    run_args,
+    start_attached,
+    syscalls_of,
+    unique,
+)
+
+pytestmark = pytest.mark.host
+# At least 20,000 syscalls: each `: >/dev/null` of busybox sh opens, duplicates and closes.
+BURST = "i=0; while [ $i -lt 5000 ]; do : > /dev/null; i=$((i+1)); done"
+PY39 = "/root/.pyenv/versions/3.9.18/bin/python3.9"
+
+
+def own_records(events: list[dict[str, object]]) -> int:
+    counters = final_counters(events)
+    return int(str(counters["attributed"])) - int(str(counters["filtered"]))
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_short_lived_children_are_attributed(
+    runtime: str, rootfs: Path, log_profile: Path, tmp_path: Path, agents: list[Agent]
+) -> None:
+    """A shell script running /bin/true 50 times: every child gone before its records are read."""
+    container = create_container(
+        runtime, log_profile, rootfs, "/bin/sh", "-c",
+        "sleep 2; i=0; while [ $i -lt 50 ]; do /bin/true; i=$((i+1)); done; /bin/sync; :",  # not exec-optimized
+    )
+    tracked = Agent(tmp_path, "--source", "netlink", "--container", container)
+    untracked = Agent(tmp_path, "--source", "netlink", "--container", container, "--no-proc-connector")
+    agents += [tracked, untracked]
+    process = subprocess.Popen(
+        ["podman", "--runtime", runtime, "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+         "start", "--attach", container], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Let both agents see the shell start, then stop them while the children live and die.
+    tracked.wait_for(lambda e: e["event"] == "syscall" and e["comm"] == "sleep", "the shell's first child")
+    untracked.wait_for(lambda e: e["event"] == "syscall" and e["comm"] == "sleep", "the shell's first child")
+    tracked.pause()
+    untracked.pause()
+    try:
+        assert process.wait(timeout=120) == 0, process.stderr.read() if process.stderr else ""
+    finally:
+        tracked.resume()
+        untracked.resume()
+        podman(runtime, "rm", "--force", container, check=False)
+    with_events, without_events = tracked.stop(), untracked.stop()
+
+    counters, blind = final_counters(with_events), final_counters(without_events)
+    assert counters["lost"] == 0 and blind["lost"] == 0
+    assert "sync" in syscalls_of(with_events, container)  # the last child, seen only after it exited
+    assert [e["comm"] for e in with_events if e["event"] == "syscall" and e["name"] == "sync"] == ["sync"]
+    # Each /bin/true makes at least execve ... exit_group: 50 children, 5+ records each, attributed
+    # only thanks to the process events; without them they count as unattributed. (Both agents
+    # also count host processes of other users of this machine, the same for both.)
+    children = own_records(with_events) - own_records(without_events)
+    assert children >= 50 * 5, (counters, blind)
+    assert blind["unattributed"] - counters["unattributed"] >= children - 10, (counters, blind)
+    assert "sync" not in syscalls_of(without_events, container)
+
+
+def test_two_containers_at_once_are_separated(
+    rootfs: Path, log_profile: Path, tmp_path: Path, agents: list[Agent]
+) -> None:
+    agent = Agent(tmp_path, "--source", "netlink")
+    agents.append(agent)
+    first = create_container("crun", log_profile, rootfs, "/bin/sh", "-c", "sleep 1; sync; sleep 1")
+    second = create_container("runc", log_profile, rootfs, "/bin/sh", "-c", "sleep 1; mkdir /tmp/x; sleep 1")
+    runs = [
+        subprocess.Popen(["podman", "--runtime", runtime, "--cgroup-manager", "cgroupfs", "--events-backend",
+                          "file", "start", "--attach", container], stdout=subprocess.DEVNULL)
+        for runtime, container in (("crun", first), ("runc", second))
+    ]
+    try:
+        assert [run.wait(timeout=120) for run in runs] == [0, 0]
+    finally:
+        for runtime, container in (("crun", first), ("runc", second)):
+            podman(runtime, "rm", "--force", container, check=False)
+    events = agent.stop()
+    one, two = syscalls_of(events, first), syscalls_of(events, second)
+    assert "sync" in one and "sync" not in two
+    assert {"mkdir", "mkdirat"} & two and not {"mkdir", "mkdirat"} & one
+    # The runtimes' own work after the filter was loaded, each in its container.
+    assert {e["comm"] for e in events if e["event"] == "syscall" and e["container"] == first} >= {"crun"}
+    assert "runc:[2:INIT]" in {e["comm"] for e in events if e["event"] == "syscall" and e["container"] == second}
+
+
+@pytest.fixture
+def auditd() -> object:
+    """Start auditd for one test (by PID) and stop it again; skip if one runs already."""
+    if auditd_running():
+        pytest.skip("an auditd this test did not start is running")
+    started = subprocess.run(["/sbin/auditd"], capture_output=True, text=True, timeout=30)
+    assert started.returncode == 0, started.stderr
+    subprocess.run(["auditctl", "-b", "8192"], capture_output=True, check=True, timeout=30)
+    deadline = time.monotonic() + 10
+    pid: Optional[int] = None
+    while pid is None and time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if Path(f"/proc/{entry}/comm").read_text().strip() == "auditd":
+                        pid = int(entry)
+                except OSError:
+                    pass
+        time.sleep(0.1)
+    assert pid is not None
+    yield pid
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if not Path(f"/proc/{pid}").exists():
+            break
+        time.sleep(0.1)
+
+
+def test_burst_nothing_lost_with_netlink_and_with_auditd(
+    auditd: int, rootfs: Path, log_profile: Path, tmp_path: Path, agents: list[Agent]
+) -> None:
+    container = create_container("crun", log_profile, rootfs, "/bin/sh", "-c", BURST)
+    netlink = Agent(tmp_path, "--source", "netlink", "--container", container)
+    auditlog = Agent(tmp_path, "--source", "auditlog", "--container", container)
+    agents += [netlink, auditlog]
+    result = start_attached("crun", container)
+    assert result.returncode == 0, result.stderr
+    by_netlink, by_auditd = netlink.stop(settle=3), auditlog.stop(settle=3)
+    for events in (by_netlink, by_auditd):
+        counters = final_counters(events)
+        assert (counters["lost"], counters["overruns"], counters["malformed"]) == (0, 0, 0), counters
+    assert own_records(by_netlink) >= 20_000
+    assert own_records(by_auditd) == own_records(by_netlink)
+    assert syscalls_of(by_auditd, container) == syscalls_of(by_netlink, container)
+
+
+@pytest.fixture(params=["ratelimit-default", "ratelimit-0"])
+def printk_ratelimit(request: pytest.FixtureRequest) -> object:
+    """The kernel's printk rate limit as configured, or off (then only the ring's size limits)."""
+    path = Path("/proc/sys/kernel/printk_ratelimit")
+    before = path.read_text()
+    if request.param == "ratelimit-0":
+        path.write_text("0\n")
+    yield request.param
+    path.write_text(before)
+
+
+def test_kmsg_loss_count_matches_serial_gaps(
+    printk_ratelimit: str, rootfs: Path, log_profile: Path, tmp_path: Path, agents: list[Agent]
+) -> None:
+    """Under a burst the printk path loses records; the lost count is exactly the missing serials.
+
+    Ground truth is the netlink multicast, read in this process at the same
+    time: every audit serial the kernel emitted.
+    """
+    if auditd_running():
+        pytest.skip("auditd is running: the kernel then sends nothing to /dev/kmsg")
+    container = create_container("crun", log_profile, rootfs, "/bin/sh", "-c", BURST)
+    agent = Agent(tmp_path, "--source", "kmsg", "--container", container)
+    agents.append(agent)
+    truth, kmsg = NetlinkSource(), KmsgSource()
+    truth_serials: set[int] = set()
+    kmsg_scanner = AuditScanner()
+    kmsg_serials: set[int] = set()
+
+    def drain() -> None:
+        for line in truth.read_lines():
+            serial = _serial(line)
+            if serial is not None:
+                truth_serials.add(serial)
+        for line in kmsg.read_lines():
+            kmsg_scanner.feed_line(line)
+            serial = _serial(line)
+            if serial is not None:
+                kmsg_serials.add(serial)
+
+    run = subprocess.Popen(["podman", "--runtime", "crun", "--cgroup-manager", "cgroupfs", "--events-backend",
+                            "file", "start", "--attach", container], stdout=subprocess.DEVNULL)
+    try:
+        while run.poll() is None:
+            select.select([fd for fd in (truth.fileno(), kmsg.fileno()) if fd is not None], [], [], 0.1)
+            drain()
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            drain()
+    finally:
+        truth.close()
+        kmsg.close()
+        podman("crun", "rm", "--force", container, check=False)
+    assert run.returncode == 0
+    events = agent.stop(settle=0.5)
+
+    stats = kmsg_scanner.finish()
+    counters = final_counters(events)
+    print(printk_ratelimit, "kmsg saw", len(kmsg_serials), "serials of", len(truth_serials), stats, counters)
+    if len(kmsg_serials) >= 2:
+        low, high = min(kmsg_serials), max(kmsg_serials)
+        window = {s for s in truth_serials if low <= s <= high}
+        assert window == set(range(low, high + 1)), "netlink itself lost records"
+        assert stats.lost == len(window) - len(kmsg_serials)
+    assert len(kmsg_serials) < len(truth_serials), "the printk path lost nothing: the burst was too small"
+    # The agent process, reading the same ring at the same time, reports the loss as numbers.
+    assert counters["lost"] + counters["suppressed"] + counters["overruns"] > 0, counters
+    if printk_ratelimit == "ratelimit-default":
+        assert counters["suppressed"] > 0 and stats.suppressed > 0
+
+
+def _serial(line: bytes) -> Optional[int]:
+    start = line.find(b"audit(")
+    if start < 0 or line.find(b"type=") < 0 or b"DAEMON_" in line:
+        return None
+    colon, close = line.find(b":", start), line.find(b")", start)
+    try:
+        return int(line[colon + 1 : close])
+    except ValueError:
+        return None
+
+
+def test_vanished_host_pid_is_counted_not_fatal(tmp_path: Path, agents: list[Agent]) -> None:
+    """A host process under a log filter exits before the agent reads its records."""
+    agent = Agent(tmp_path, "--source", "netlink", "--no-proc-connector")
+    agents.append(agent)
+    agent.pause()
+    result = subprocess.run(["/usr/bin/python3", str(REPO / "tests" / "fixtures" / "exercise.py"), "log"],
+                            capture_output=True, text=True, timeout=60)
+    agent.resume()
+    assert result.returncode == 0, result.stderr
+    counters = final_counters(agent.stop())
+    assert counters["unattributed"] >= 5  # exercise.py logs a handful of calls, then exits
+    assert counters["malformed"] == 0
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_bundle_follows_a_container_with_python39(
+    runtime: str, rootfs: Path, log_profile: Path, tmp_path: Path, agents: list[Agent]
+) -> None:
+    python = PY39 if Path(PY39).exists() else sys.executable
+    pyz = tmp_path / "agent.pyz"
+    pyz.write_bytes(build_agent_zipapp())
+    agent = Agent(tmp_path, "--source", "auto", python=python, entry=["-I", str(pyz)])
+    agents.append(agent)
+    assert agent.source == "netlink"
+    name = unique("bundle")
+    result = podman(runtime, *run_args(log_profile, rootfs, "--rm", name=name), "/bin/sync", check=False)
+    assert result.returncode == 0, result.stderr
+    events = agent.stop()
+    assert [e["comm"] for e in events if e["event"] == "syscall" and e["name"] == "sync"] == ["sync"]
