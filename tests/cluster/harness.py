@@ -42,7 +42,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -225,7 +225,7 @@ def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return run(["kubectl", f"--kubeconfig={KUBECONFIG}", *args], check=check)
 
 
-def wait_for(what: str, predicate: callable[[], bool], timeout: float, hint: str) -> None:  # type: ignore[valid-type]
+def wait_for(what: str, predicate: Callable[[], bool], timeout: float, hint: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

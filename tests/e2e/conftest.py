@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,10 +58,12 @@ class Kubectl:
             pytest.fail(f"`{' '.join(cmd)}` failed ({result.returncode}):\n{result.stderr}{result.stdout}")
         return result
 
-    def json(self, *args: str) -> dict:  # type: ignore[type-arg]
-        return json.loads(self.run(*args, "-o", "json").stdout)
+    def json(self, *args: str) -> dict[str, Any]:
+        """``kubectl ARGS -o json``, decoded."""
+        decoded: dict[str, Any] = json.loads(self.run(*args, "-o", "json").stdout)
+        return decoded
 
-    def apply(self, manifest: dict, namespace: str) -> None:  # type: ignore[type-arg]
+    def apply(self, manifest: dict[str, Any], namespace: str) -> None:
         self.run("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
 
 
