@@ -7,30 +7,34 @@
     python3 tests/cluster/harness.py kubeconfig  # print the admin kubeconfig path
     python3 tests/cluster/harness.py down        # stop everything, unmount, remove state
 
-What runs (every process is started here and recorded by PID in STATE/pids/):
+What runs (every process is started here and recorded by PID in STATE/pids/;
+STATE is /var/lib/ksc-cluster unless KSC_CLUSTER_DIR says otherwise):
 
 * etcd (Debian's 3.4) on 127.0.0.1:23790, plain HTTP, data in STATE/etcd.
 * kube-apiserver on 0.0.0.0:6443 (Node,RBAC authorization, NodeRestriction,
   service-account tokens), kube-controller-manager, kube-scheduler -- built
   from the k8s.io/kubernetes Go module by ``build`` (see k8sbuild.py).
-* One containerd + kubelet per node. Each node lives in its own mount namespace
-  in which its own directories are bind-mounted over /var/lib/kubelet,
-  /var/log/pods, /var/log/containers and /run/netns, so hostPath volumes, the
-  kubelet's seccomp directory (/var/lib/kubelet/seccomp) and pod logs are per
-  node, as on real machines. Node 1 uses the host network namespace (address
+* Per node: containerd (Debian's, with runc and the CNI bridge plugin), a
+  kubelet (cgroupfs driver) and kube-proxy (iptables). Each node lives in its
+  own mount namespace in which its own directories are bind-mounted over
+  /var/lib/kubelet, /var/log/pods, /var/log/containers and /run/netns, so
+  hostPath volumes, the kubelet's seccomp directory and pod logs are per node,
+  as on separate machines. Node 1 uses the host network namespace (address
   10.200.0.1 on bridge ksc0); node 2 gets the network namespace ``ksc-node2``
   (10.200.0.2, a veth on ksc0). Pod subnets: 10.244.<n-1>.0/24 through a CNI
   bridge, routed between nodes by the host.
 * Images come from local archives (images.py), never from a registry.
 
-From the host, node N's seccomp directory is STATE/nodes/ksc-nodeN/kubelet/seccomp;
-``status --json`` lists it. Daemon logs go to /var/log/ksc-cluster/ and survive
-``down`` (they are cleared by the next ``up``).
+From the host, node N's /var/lib/kubelet/seccomp is
+STATE/nodes/ksc-nodeN/mounts/var-lib-kubelet/seccomp; ``status --json`` lists
+it. ``up`` on a running cluster only waits for it to be ready. Daemon logs go to
+/var/log/ksc-cluster/ and survive ``down`` (the next ``up`` clears them).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import os
@@ -180,7 +184,7 @@ def start(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    # nsenter and `ip netns exec` exec the program: wait until /proc shows it.
+    # nsenter, unshare and sh exec in place: wait until /proc shows the final program.
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
@@ -242,14 +246,20 @@ def wait_for(what: str, predicate: Callable[[], bool], timeout: float, hint: str
 
 
 def write_kubeconfig(path: Path, user: str, cert: Path, key: Path, server: str) -> None:
-    ca = STATE / "pki" / "ca.crt"
+    """A kubeconfig with the credentials embedded, so it can be copied anywhere."""
+
+    def b64(file: Path) -> str:
+        return base64.b64encode(file.read_bytes()).decode()
+
+    cluster = {"server": server, "certificate-authority-data": b64(STATE / "pki" / "ca.crt")}
+    credentials = {"client-certificate-data": b64(cert), "client-key-data": b64(key)}
     path.write_text(
         json.dumps(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
-                "clusters": [{"name": "ksc", "cluster": {"server": server, "certificate-authority": str(ca)}}],
-                "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
+                "clusters": [{"name": "ksc", "cluster": cluster}],
+                "users": [{"name": user, "user": credentials}],
                 "contexts": [{"name": "ksc", "context": {"cluster": "ksc", "user": user}}],
                 "current-context": "ksc",
             },
