@@ -34,7 +34,7 @@ class GenerateOptions:
     pids: frozenset[int] = frozenset()
     comm: Optional[str] = None
     include_denied: bool = False
-    log_denials: bool = True
+    log_denials: bool = False
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ class LocalOptions:
     include_denied: bool = False  # also allow what a filter denied (ERRNO, KILL, TRAP records)
     # SECCOMP_FILTER_FLAG_LOG in the profiles, so denials show in the audit log.
     # runc 1.1 (Debian 12) refuses any profile with "flags": turn it off for runc.
-    log_denials: bool = True
+    log_denials: bool = False
 
 
 @dataclass

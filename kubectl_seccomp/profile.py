@@ -102,12 +102,13 @@ class Profile:
     # -- building -------------------------------------------------------------
 
     @classmethod
-    def from_observations(cls, observations: Iterable[tuple[str, str]], log_denials: bool = True) -> Profile:
+    def from_observations(cls, observations: Iterable[tuple[str, str]], log_denials: bool = False) -> Profile:
         """An allow-list of exactly the observed ``(arch, syscall name)`` pairs.
 
         Everything else fails with EPERM. ``log_denials`` sets
         SECCOMP_FILTER_FLAG_LOG so that denied calls show up in the audit log
-        (without it a broken app gives no clue which syscall it missed).
+        (without it a broken app gives no clue which syscall it missed); off by
+        default because runc 1.1 refuses any profile with ``flags``.
         """
         names: set[str] = set()
         architectures: set[str] = set()

@@ -27,9 +27,10 @@ def command(
         False, "--include-denied", help="Also allow syscalls the log shows as denied (ERRNO, KILL, TRAP)."
     ),
     log_denials: bool = typer.Option(
-        True,
+        False,
         "--log-denials/--no-log-denials",
-        help="Set SECCOMP_FILTER_FLAG_LOG so calls the profile denies show up in the audit log.",
+        help="Set SECCOMP_FILTER_FLAG_LOG so calls the profile denies show up in the audit log "
+        "(runc 1.1 refuses profiles with flags; crun and newer runc take them).",
     ),
 ) -> None:
     """Write a profile that allows exactly the syscalls logged in audit logs."""

@@ -27,7 +27,7 @@ _INCLUDE_DENIED = typer.Option(
     False, "--include-denied", help="Also allow syscalls that a filter denied during the recording."
 )
 _LOG_DENIALS = typer.Option(
-    True, "--log-denials/--no-log-denials",
+    False, "--log-denials/--no-log-denials",
     help="Set SECCOMP_FILTER_FLAG_LOG so denials are logged (runc 1.1 refuses profiles with flags).",
 )
 

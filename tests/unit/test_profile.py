@@ -13,6 +13,10 @@ from kubectl_seccomp.profile import Profile
 
 def test_allow_list_of_exactly_the_observations() -> None:
     profile = Profile.from_observations([("x86_64", "write"), ("x86_64", "read"), ("aarch64", "read")])
+    assert "flags" not in json.loads(profile.to_json())  # runc 1.1 refuses profiles with flags
+    profile = Profile.from_observations(
+        [("x86_64", "write"), ("x86_64", "read"), ("aarch64", "read")], log_denials=True
+    )
     data = json.loads(profile.to_json())
     assert data == {
         "defaultAction": "SCMP_ACT_ERRNO",
