@@ -177,3 +177,25 @@ def test_too_old_python_gets_a_clear_message(built: Any, clean_env: dict[str, st
     assert result.returncode == 1
     assert "needs Python 3.9 or newer" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+CLUSTER_KUBECONFIG = Path("/var/lib/ksc-cluster/kubeconfig")
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("version", sorted({"3.9", "3.11"} & set(SUPPORTED)) or ["none"])
+def test_installed_like_krew_talks_to_the_cluster(
+    version: str, krew_root: Path, clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The vendored Kubernetes client (pure-Python PyYAML, urllib3, certifi from the zip) on a real API server."""
+    import os
+
+    if not CLUSTER_KUBECONFIG.exists():
+        if os.environ.get("KSC_E2E") or os.environ.get("CI"):
+            pytest.fail(f"no test cluster: {CLUSTER_KUBECONFIG} is missing (python3 tests/cluster/harness.py up)")
+        pytest.skip("no test cluster (python3 tests/cluster/harness.py up; KSC_E2E=1)")
+    if version not in SUPPORTED:
+        pytest.skip("no CPython 3.9 or 3.11 found")
+    env = {**env_with_python(clean_env, krew_root, SUPPORTED[version], tmp_path), "KUBECONFIG": str(CLUSTER_KUBECONFIG)}
+    result = kubectl("seccomp", "status", "-A", "--no-nodes", "-o", "json", env=env)
+    assert result.stdout.lstrip().startswith(("[", "{")), result.stdout

@@ -13,7 +13,9 @@ def test_reference_is_up_to_date() -> None:
         [sys.executable, str(ROOT / "scripts" / "gen_reference.py"), "--check"],
         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "COLUMNS": "37"}, cwd="/",
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr + "\nrun `python3 scripts/gen_reference.py` and commit docs/reference.md"
+    assert result.returncode == 0, (
+        result.stderr + "\nrun `python3 scripts/gen_reference.py` and commit docs/reference.md"
+    )
 
 
 def test_reference_covers_every_command() -> None:
