@@ -78,19 +78,19 @@ class EventWriter:
             "malformed": c.malformed, "suppressed": c.suppressed, "overruns": c.overruns,
         })
 
-    def record(self, key: RecordKey, container: Optional[str]) -> None:
-        """Count one parsed record of ``container`` (None: unattributed)."""
+    def record(self, key: RecordKey, container: Optional[str], count: int = 1) -> None:
+        """Count ``count`` parsed records ``key`` of ``container`` (None: unattributed)."""
         counters = self.counters
         if container is None:
-            counters.unattributed += 1
+            counters.unattributed += count
             return
-        counters.attributed += 1
+        counters.attributed += count
         if self.containers is not None:
             wanted = self._wanted.get(container)
             if wanted is None:
                 wanted = self._wanted[container] = container.startswith(self.containers)
             if not wanted:
-                counters.filtered += 1
+                counters.filtered += count
                 return
         raw = (container, key[3], key[4], key[5])
         if raw in self._seen_raw:

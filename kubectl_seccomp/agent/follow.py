@@ -55,14 +55,18 @@ class Follower:
         signal.signal(signal.SIGINT, handler)
 
     def feed(self, lines: list[bytes]) -> None:
-        """Parse, attribute and report lines (the hot path; also used by the bench)."""
-        feed_line_key = self.scanner.feed_line_key
+        """Parse, attribute and report lines (the hot path; also used by the bench).
+
+        The parser counts the distinct records of the whole batch in one pass
+        (:meth:`AuditScanner.feed_block`), so a pid is looked up and a record
+        deduped once per batch, not once per line.
+        """
+        if not lines:
+            return
         lookup = self.attributor.lookup
         record = self.writer.record
-        for line in lines:
-            key = feed_line_key(line)
-            if key is not None:
-                record(key, lookup(int(key[0])))
+        for key, count in self.scanner.feed_block(b"\n".join(lines) + b"\n").items():
+            record(key, lookup(int(key[0])), count)
 
     def sync_counters(self) -> None:
         stats = self.scanner.stats

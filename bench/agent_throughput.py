@@ -1,0 +1,135 @@
+"""How fast the node agent turns audit records into events, on one core.
+
+    python3 bench/agent_throughput.py [--records 1000000] [--form netlink|auditlog|kmsg]
+
+Builds a synthetic stream of SECCOMP records (realistic lines: 8 containers,
+4 pids each, ~120 distinct syscalls, serials consecutive) and measures:
+
+* the hot path (parse -> attribute -> dedupe, ``Follower.feed``, batches of
+  2048 lines as a source drain returns them) in records per CPU second (the
+  process is pinned to one CPU; CPU time, so other load on the machine does
+  not count against us; wall-clock rates are printed too);
+* end to end from a file through ``AuditLogSource`` (read + split + the same);
+* output bytes per 1,000,000 records (first sightings + a counters line every
+  2 s at the measured rate), i.e. what goes through the pod log stream.
+
+The process is pinned to one CPU. Attribution reads a fake /proc (one cgroup
+file per pid) once per pid, as on a node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kubectl_seccomp.agent.attribution import Attributor  # noqa: E402
+from kubectl_seccomp.agent.events import EventWriter  # noqa: E402
+from kubectl_seccomp.agent.follow import Follower  # noqa: E402
+from kubectl_seccomp.agent.sources import AuditLogSource  # noqa: E402
+
+FORMS = {
+    "netlink": b"type=1326 msg=audit(1795888369.%03d:%d): ",
+    "auditlog": b"type=SECCOMP msg=audit(1795888369.%03d:%d): ",
+    "kmsg": b"5,1,1,-;audit: type=1326 audit(1795888369.%03d:%d): ",
+}
+BATCH = 2048  # lines per read: what one netlink/kmsg drain typically returns under load
+BODY = (b'auid=4294967295 uid=0 gid=0 ses=4294967295 subj=unconfined pid=%d comm="%s" exe="/usr/bin/%s" '
+        b"sig=0 arch=c000003e syscall=%d compat=0 ip=0x7f74117f94e7 code=0x7ffc0000")
+
+
+def make_stream(count: int, form: str, proc: Path) -> list[bytes]:
+    rng = random.Random(1)
+    pids = []
+    for container in range(8):
+        cid = f"{container:064x}"
+        for n in range(4):
+            pid = 10_000 + container * 10 + n
+            (proc / str(pid)).mkdir()
+            (proc / str(pid) / "cgroup").write_text(f"0::/kubepods/besteffort/pod{container}/{cid}\n")
+            pids.append(pid)
+    syscalls = list(range(0, 120))
+    comms = [b"nginx", b"python3", b"sh", b"java"]
+    head = FORMS[form]
+    lines = []
+    for serial in range(1, count + 1):
+        pid = pids[rng.randrange(len(pids))]
+        comm = comms[pid % 4]
+        # Real workloads are skewed: a few syscalls make most of the records.
+        syscall = syscalls[min(int(rng.expovariate(0.08)), len(syscalls) - 1)]
+        lines.append(head % (serial % 1000, serial) + BODY % (pid, comm, comm, syscall))
+    return lines
+
+
+def run(lines: list[bytes], proc: Path, tmp: Path) -> dict[str, float]:
+    results: dict[str, float] = {}
+    # Hot path.
+    out = io.BytesIO()
+    follower = Follower(_NullSource(), Attributor(str(proc)), EventWriter(out), interval=2.0)
+    start, cpu = time.perf_counter(), time.process_time()
+    for offset in range(0, len(lines), BATCH):
+        follower.feed(lines[offset : offset + BATCH])
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    rate = len(lines) / cpu
+    results["hot_wall_rate"] = len(lines) / elapsed
+    counters_line = 170  # bytes of one counters event
+    output = len(out.getvalue()) + counters_line * (len(lines) / rate / 2.0 + 1)
+    results.update(hot_rate=rate, first_sightings=len(out.getvalue().splitlines()),
+                   output_bytes_per_million=output * 1_000_000 / len(lines))
+    assert follower.writer.counters.attributed == len(lines)
+    # End to end from a file.
+    log = tmp / "audit.log"
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    source = AuditLogSource(str(log), from_start=True)
+    follower = Follower(source, Attributor(str(proc)), EventWriter(io.BytesIO()), interval=2.0)
+    start, cpu = time.perf_counter(), time.process_time()
+    while follower.scanner.stats.lines < len(lines):
+        follower.feed(source.read_lines())
+    results["file_wall_rate"] = len(lines) / (time.perf_counter() - start)
+    results["file_rate"] = len(lines) / (time.process_time() - cpu)
+    source.close()
+    return results
+
+
+class _NullSource(AuditLogSource):
+    def __init__(self) -> None:  # no file: the hot path is fed directly
+        self.overruns = 0
+        self._fd = -1
+
+    def read_lines(self) -> list[bytes]:
+        return []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--form", choices=sorted(FORMS), default="netlink")
+    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: the last one)")
+    args = parser.parse_args()
+    cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        proc = tmp / "proc"
+        proc.mkdir()
+        lines = make_stream(args.records, args.form, proc)
+        results = run(lines, proc, tmp)
+    print(f"python {sys.version.split()[0]}, 1 CPU (#{cpu}), {args.records} records, {args.form} form")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; rates per CPU second (wall in brackets)")
+    print(f"hot path (parse+attribute+dedupe): {results['hot_rate']:,.0f} records/s"
+          f" [{results['hot_wall_rate']:,.0f}]")
+    print(f"end to end from a file:            {results['file_rate']:,.0f} records/s"
+          f" [{results['file_wall_rate']:,.0f}]")
+    print(f"first-sighting events:             {results['first_sightings']:.0f}")
+    print(f"output per 1,000,000 records:      {results['output_bytes_per_million']:,.0f} bytes")
+
+
+if __name__ == "__main__":
+    main()
