@@ -30,10 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kubectl_seccomp.agent.attribution import Attributor  # noqa: E402
-from kubectl_seccomp.agent.events import EventWriter  # noqa: E402
-from kubectl_seccomp.agent.follow import Follower  # noqa: E402
-from kubectl_seccomp.agent.sources import AuditLogSource  # noqa: E402
+from kubectl_seccomp.agent.attribution import Attributor
+from kubectl_seccomp.agent.events import EventWriter
+from kubectl_seccomp.agent.follow import Follower
+from kubectl_seccomp.agent.sources import AuditLogSource
 
 FORMS = {
     "netlink": b"type=1326 msg=audit(1795888369.%03d:%d): ",
