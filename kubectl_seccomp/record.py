@@ -35,7 +35,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 from kubectl_seccomp.apply import (
     ApplyResult,
@@ -57,7 +57,6 @@ from kubectl_seccomp.kube.errors import KubeError, NodeCommandFailed, RolloutFai
 from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.profile import Profile
 from kubectl_seccomp.trace import Counters, Target, TraceState, TraceView, parse_event
-
 
 ALWAYS_ALLOWED: dict[str, tuple[str, ...]] = {
     "x86_64": ("rt_sigreturn", "exit", "exit_group"),
@@ -198,6 +197,8 @@ class Recorder:
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.warnings: list[str] = []
         self.selected: list[wl.ContainerInfo] = []
+        self.touched_nodes = False
+        self.installer: Optional[Background] = None
 
     @property
     def agent(self) -> bytes:
@@ -228,22 +229,28 @@ class Recorder:
         node_names = [node.name for node in eligible]
         self.lock(deployment)
 
-        self.reporter.phase(f"installing the log profile {self.log_profile} on {len(node_names)} node(s)")
+        # The log profile's install pods and the agents' pods start side by side.
+        self.reporter.phase(
+            f"installing the log profile {self.log_profile} and starting the node agent on "
+            f"{len(node_names)} node(s)"
+        )
+        self.touched_nodes = True
         node_ops.ensure_namespace(self.api, o.node.namespace)
         log_profile = Profile.log_profile(node_ops.arch_names(eligible))
         self.log_installed_on = list(node_names)
-        node_ops.install_profiles(
-            self.api,
-            o.node,
-            run_id=self.run_id,
-            agent=self.agent,
-            nodes=node_names,
-            profiles={self.log_profile: log_profile.to_json()},
+        self.installer = Background(
+            lambda: node_ops.install_profiles(
+                self.api,
+                o.node,
+                run_id=self.run_id,
+                agent=self.agent,
+                nodes=node_names,
+                profiles={self.log_profile: log_profile.to_json()},
+            )
         )
-
-        self.reporter.phase(f"starting the node agent on {len(node_names)} node(s)")
         state = TraceState(wanted=frozenset(info.name for info in self.selected))
         self.start_followers(node_names, state)
+        self.installer.join()
 
         self.reporter.phase(
             f"pointing {len(self.selected)} container(s) at the log profile; waiting for the rollout"
@@ -404,6 +411,7 @@ class Recorder:
         process: Optional[subprocess.Popen[bytes]] = None
         exit_code: Optional[int] = None
         reason = "interrupted (Ctrl-C)"
+        self.reporter.phase("tracing; Ctrl-C stops the recording")
         try:
             if o.exec_command:
                 process = self.start_exec(o.exec_command)
@@ -525,55 +533,21 @@ class Recorder:
         """Put back what this run changed, whatever happened; Ctrl-C cannot cut it short."""
         o = self.options
         with shielded(self.reporter.warn):
-            if self.locked and not self.applied and self.before is not None:
-                try:
-                    deployment = self.api.get_deployment(o.namespace, o.name)
-                    on_log = any(
-                        (info.seccomp or {}).get("localhostProfile") == self.log_profile
-                        for info in wl.containers(deployment)
-                    )
-                    if on_log:
-                        self.reporter.phase("putting the deployment back on its previous seccomp settings")
-                    restore_settings(
-                        self.api,
-                        namespace=o.namespace,
-                        name=o.name,
-                        before=self.before,
-                        run_id=self.run_id,
-                        drop_original=self.added_original,
-                    )
-                    if on_log:
-                        wl.wait_rollout(
-                            self.api,
-                            namespace=o.namespace,
-                            name=o.name,
-                            timeout=o.timeout,
-                            on_progress=self.reporter.rollout,
-                            fail_fast=False,
-                        )
-                except SeccompError as error:
-                    self.warn(
-                        f"could not restore deployment {o.name}: {error.message}; run "
-                        f"`kubectl seccomp rollback deploy/{o.name} -n {o.namespace}`"
-                    )
-            elif self.locked:
-                try:
-                    deployment = self.api.get_deployment(o.namespace, o.name)
-                    wl.patch(
-                        self.api, deployment, wl.annotation_ops(deployment, {wl.RECORDING_ANNOTATION: None})
-                    )
-                except SeccompError as error:
-                    self.warn(f"could not remove the recording lock: {error.message}")
+            if self.installer is not None:
+                with contextlib.suppress(SeccompError):  # reported by the phase that waited, or moot
+                    self.installer.join()
+            if self.touched_nodes:
+                self._delete_node_objects()
             for follower in self.followers:
                 if follower.stream is not None:
                     follower.stream.close()
-            try:
-                node_ops.delete_run_objects(self.api, o.node, self.run_id)
-            except SeccompError as error:
-                self.warn(f"could not delete node pods: {error.message}; run `kubectl seccomp cleanup`")
+            on_log = self._restore_deployment()
+            # The log profile goes while the Deployment rolls back: pods of the
+            # new ReplicaSet do not need it, and the old ones already run.
+            remover = None
             if self.log_installed_on:
-                try:
-                    node_ops.remove_profiles(
+                remover = Background(
+                    lambda: node_ops.remove_profiles(
                         self.api,
                         o.node,
                         run_id=self.run_id,
@@ -581,12 +555,86 @@ class Recorder:
                         nodes=self.log_installed_on,
                         paths=[self.log_profile],
                     )
+                )
+            if on_log:
+                try:
+                    wl.wait_rollout(
+                        self.api,
+                        namespace=o.namespace,
+                        name=o.name,
+                        timeout=o.timeout,
+                        on_progress=self.reporter.rollout,
+                        fail_fast=False,
+                    )
+                except SeccompError as error:
+                    self.warn(f"the rollout back to the previous settings did not finish: {error.message}")
+            if remover is not None:
+                try:
+                    remover.join()
                 except SeccompError as error:
                     self.warn(
                         f"could not remove the log profile: {error.message}; run `kubectl seccomp cleanup`"
                     )
-                with contextlib.suppress(SeccompError):
-                    node_ops.delete_run_objects(self.api, o.node, self.run_id)
+                self._delete_node_objects()
+
+    def _delete_node_objects(self) -> None:
+        try:
+            node_ops.delete_run_objects(self.api, self.options.node, self.run_id)
+        except SeccompError as error:
+            self.warn(f"could not delete node pods: {error.message}; run `kubectl seccomp cleanup`")
+
+    def _restore_deployment(self) -> bool:
+        """Settings of before the run back (unless applied), lock released; True if it rolls."""
+        o = self.options
+        if not self.locked:
+            return False
+        try:
+            deployment = self.api.get_deployment(o.namespace, o.name)
+            if self.applied or self.before is None:
+                wl.patch(self.api, deployment, wl.annotation_ops(deployment, {wl.RECORDING_ANNOTATION: None}))
+                return False
+            on_log = any(
+                (info.seccomp or {}).get("localhostProfile") == self.log_profile
+                for info in wl.containers(deployment)
+            )
+            if on_log:
+                self.reporter.phase("putting the deployment back on its previous seccomp settings")
+            restore_settings(
+                self.api,
+                namespace=o.namespace,
+                name=o.name,
+                before=self.before,
+                run_id=self.run_id,
+                drop_original=self.added_original,
+            )
+            return on_log
+        except SeccompError as error:
+            self.warn(
+                f"could not restore deployment {o.name}: {error.message}; run "
+                f"`kubectl seccomp rollback deploy/{o.name} -n {o.namespace}`"
+            )
+            return False
+
+
+class Background:
+    """Run a call in a thread; :meth:`join` waits and re-raises its error."""
+
+    def __init__(self, call: Callable[[], object]) -> None:
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], object]) -> None:
+        try:
+            call()
+        except BaseException as error:  # handed to the joining thread
+            self._error = error
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def record(api: KubeApi, options: RecordOptions, reporter: RecordReporter) -> RecordResult:

@@ -299,8 +299,8 @@ def test_refusals_are_one_clear_line(
 # -- interrupts ------------------------------------------------------------------
 
 PHASES = [
-    ("log-profile", "installing the log profile", False),
-    ("agent-start", "starting the node agent", False),
+    # the log profile's install pods and the agent pods start together
+    ("log-profile-and-agent", "installing the log profile", False),
     ("rollout", "pointing 1 container(s) at the log profile", False),
     ("apply", "applying the recorded profiles", False),
     ("cleanup", "putting the deployment back", True),  # a second Ctrl-C during clean-up
@@ -340,7 +340,7 @@ def test_sigint_while_tracing_stops_and_writes_the_profile(
     kubectl = cluster.kubectl
     before = deploy(kubectl, namespace, http_deployment("trace", replicas=1))
     run = Running(cluster.kubeconfig, "record", "deploy/trace", "-n", namespace, "--no-apply", cwd=tmp_path)
-    run.wait_for("tracing")
+    run.wait_for("Ctrl-C stops the recording")
     run.signal(signal.SIGINT)
     code, _out, stderr = run.finish()
     assert code == 0, stderr
@@ -353,7 +353,7 @@ def test_kill_9_then_rollback_and_cleanup(cluster: Any, namespace: str, tmp_path
     kubectl = cluster.kubectl
     before = deploy(kubectl, namespace, http_deployment("killed", replicas=1))
     run = Running(cluster.kubeconfig, "record", "deploy/killed", "-n", namespace, cwd=tmp_path)
-    run.wait_for("tracing")
+    run.wait_for("Ctrl-C stops the recording")
     run.signal(signal.SIGKILL)
     run.finish()
     stuck = kubectl.json("get", "deploy", "killed", "-n", namespace)
