@@ -68,7 +68,8 @@ class LocalOptions:
     proc: str = "/proc"
     include_denied: bool = False  # also allow what a filter denied (ERRNO, KILL, TRAP records)
     # SECCOMP_FILTER_FLAG_LOG in the profiles, so denials show in the audit log.
-    # runc 1.1 (Debian 12) refuses any profile with "flags": turn it off for runc.
+    # Off by default, as everywhere in the plugin: runc 1.1 (Debian 12) refuses
+    # any profile with "flags".
     log_denials: bool = False
 
 
