@@ -102,7 +102,8 @@ def write_section(section: str, path: Path = PERFORMANCE) -> None:
     if match:
         explanation = _kept_explanation(match.group(0))
         rest = text[match.end() :]
-        text = text[: match.start()] + section + explanation + ("\n" if rest else "") + rest
+        body = section.rstrip("\n") + "\n\n" + explanation if explanation else section
+        text = text[: match.start()] + body + ("\n" if rest else "") + rest
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text, encoding="utf-8")
