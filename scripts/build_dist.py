@@ -456,10 +456,12 @@ def check_pure(entries: dict[str, bytes]) -> None:
 
 def render_manifest(version: str, sha256: str, wheels: Iterable[Path], template: Path = TEMPLATE) -> str:
     """plugin.yaml from the Jinja2 template, with Jinja2 imported from its pinned wheel."""
-    for wheel in wheels:
-        if wheel.name.lower().startswith(("jinja2-", "markupsafe-")):
-            sys.path.insert(0, str(wheel))
-    import jinja2
+    saved = list(sys.path)
+    sys.path[:0] = [str(w) for w in wheels if w.name.lower().startswith(("jinja2-", "markupsafe-"))]
+    try:
+        import jinja2
+    finally:
+        sys.path[:] = saved
 
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template.parent)),
