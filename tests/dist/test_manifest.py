@@ -164,3 +164,14 @@ def test_lock_pins_every_vendored_distribution(build_dist: Any) -> None:
     assert {"kubernetes", "typer", "jinja2", "tabulate", "click", "pyyaml", "markupsafe"} <= names
     for pin in pins:
         assert pin.filename.endswith("-none-any.whl") or pin.name in build_dist.PURE_FALLBACK, pin
+
+
+def test_lock_satisfies_pyproject(build_dist: Any) -> None:
+    """A dependency added to or re-pinned in pyproject.toml needs `python3 scripts/build_dist.py --lock`."""
+    requirements = pytest.importorskip("packaging.requirements")
+    pins = {pin.name: pin.version for pin in build_dist.read_lock()}
+    for line in build_dist.project_dependencies():
+        requirement = requirements.Requirement(line)
+        name = build_dist.normalize(requirement.name)
+        assert name in pins, f"{name} is not in scripts/dist-requirements.txt: run build_dist.py --lock"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} does not satisfy {line}"
