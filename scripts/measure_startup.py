@@ -13,7 +13,9 @@ Cases:
 - zipapp, cached: the normal run, modules imported from the unpacked copy with its ``__pycache__``;
 - zipapp, no cache (``KUBECTL_SECCOMP_CACHE_DIR=``): everything imported from the zip, compiled each run;
 - package: the package imported from the source tree with warm ``__pycache__`` (what ``pip install``
-  gives), by the interpreter that runs this script, which has the dependencies installed.
+  gives), by the interpreter that runs this script, which has the dependencies installed;
+- ``kubectl seccomp``: the cached zipapp found on PATH and run by the real kubectl (plugin lookup
+  included).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ZIPAPP = ROOT / "dist" / "kubectl-seccomp"
 PERFORMANCE = ROOT / "docs" / "performance.md"
 SYSTEM_PYTHON = "/usr/bin/python3"
+KUBECTL = "/usr/bin/kubectl"
 
 
 def timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
@@ -66,8 +69,11 @@ def measure(runs: int) -> str:
             ("zipapp, no cache", [zip_python, str(ZIPAPP)], {**base, "KUBECTL_SECCOMP_CACHE_DIR": ""}, False),
             ("package (pip install)", [sys.executable, "-m", "kubectl_seccomp"], base, False),
         ]
+        if os.path.exists(KUBECTL) and zip_python == SYSTEM_PYTHON:
+            through = {**base, "PATH": f"{ZIPAPP.parent}:{base['PATH']}", "KUBECTL_SECCOMP_CACHE_DIR": str(cache)}
+            cases.append(("`kubectl seccomp`, zipapp cached", [KUBECTL, "seccomp"], through, False))
         for label, command, env, cold in cases:
-            python = command[0]
+            python = zip_python if command[0] == KUBECTL else command[0]
             for argv in (["--help"], ["version"]):
                 timed([*command, *argv], env, ROOT)  # warm the page cache and __pycache__
                 walls, cpus = [], []
