@@ -199,3 +199,18 @@ def test_installed_like_krew_talks_to_the_cluster(
     env = {**env_with_python(clean_env, krew_root, SUPPORTED[version], tmp_path), "KUBECONFIG": str(CLUSTER_KUBECONFIG)}
     result = kubectl("seccomp", "status", "-A", "--no-nodes", "-o", "json", env=env)
     assert result.stdout.lstrip().startswith(("[", "{")), result.stdout
+
+
+def test_concurrent_first_runs_share_one_unpacked_copy(built: Any, clean_env: dict[str, str], tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    (cache / "0.0.1-old").mkdir(parents=True)  # an earlier build: replaced
+    env = {**clean_env, "KUBECTL_SECCOMP_CACHE_DIR": str(cache)}
+    python = str(SYSTEM_PYTHON if SYSTEM_PYTHON.exists() else sys.executable)
+    command = [python, str(built.zipapp), "version"]
+    runs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+        assert out.startswith(b"kubectl-seccomp ")
+    entries = sorted(p.name for p in cache.iterdir())
+    assert len(entries) == 1 and entries[0].startswith(f"{built.version}-"), entries  # no staging left, old gone
