@@ -46,7 +46,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -717,6 +717,114 @@ def wait_ready(nodes: list[Node]) -> None:
     )
 
 
+COREFILE = """\
+.:53 {
+    errors
+    health {
+        lameduck 5s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+    prometheus :9153
+    cache 30
+    reload
+    loadbalance
+}
+"""  # No `forward`: there is nothing upstream to ask on this machine.
+
+
+def dns_manifests() -> list[dict[str, Any]]:
+    """CoreDNS in kube-system behind the Service kube-dns (CLUSTER_DNS), as kubeadm sets it up."""
+    labels = {"k8s-app": "kube-dns"}
+    meta = {"name": "coredns", "namespace": "kube-system"}
+    container = {
+        "name": "coredns",
+        "image": images.COREDNS_IMAGE,
+        "imagePullPolicy": "Never",
+        "args": ["-conf", "/etc/coredns/Corefile"],
+        "ports": [{"containerPort": 53, "protocol": p, "name": f"dns-{p.lower()}"} for p in ("UDP", "TCP")],
+        "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns", "readOnly": True}],
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}, "periodSeconds": 2},
+        "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}},
+    }
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "system:coredns"},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["endpoints", "services", "pods", "namespaces"],
+                    "verbs": ["list", "watch"],
+                },
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "system:coredns"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:coredns"},
+            "subjects": [{"kind": "ServiceAccount", **meta}],
+        },
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"Corefile": COREFILE}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {**meta, "labels": labels},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "serviceAccountName": "coredns",
+                        "dnsPolicy": "Default",
+                        "priorityClassName": "system-cluster-critical",
+                        "containers": [container],
+                        "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": labels},
+            "spec": {
+                "clusterIP": CLUSTER_DNS,
+                "selector": labels,
+                "ports": [
+                    {"name": "dns", "port": 53, "protocol": "UDP"},
+                    {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+                ],
+            },
+        },
+    ]
+
+
+def deploy_dns() -> None:
+    """Apply dns_manifests() and wait until CoreDNS is ready."""
+    manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": dns_manifests()})
+    result = subprocess.run(
+        ["kubectl", f"--kubeconfig={KUBECONFIG}", "apply", "-f", "-"], input=manifest, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise HarnessError(f"deploying CoreDNS failed: {result.stderr.strip()}")
+    rollout = kubectl("rollout", "status", "-n", "kube-system", "deployment/coredns", "--timeout=90s", check=False)
+    if rollout.returncode != 0:
+        raise HarnessError(
+            f"CoreDNS did not become ready: {rollout.stderr.strip()}. "
+            f"See `kubectl --kubeconfig {KUBECONFIG} -n kube-system describe pods`."
+        )
+
+
 def load_cluster() -> dict[str, object] | None:
     return json.loads(CLUSTER_JSON.read_text()) if CLUSTER_JSON.exists() else None
 
@@ -743,10 +851,10 @@ def cmd_up(node_count: int) -> None:
     check_host()
     started = time.monotonic()
     bins = k8sbuild.bin_dir(K8S_VERSION)
-    if not k8sbuild.is_built(K8S_VERSION):
-        raise HarnessError(f"no Kubernetes {K8S_VERSION} binaries in {bins}. Run `harness.py build` first.")
+    if not k8sbuild.is_built(K8S_VERSION) or not k8sbuild.coredns_binary().is_file():
+        raise HarnessError(f"no Kubernetes {K8S_VERSION} or CoreDNS binaries cached. Run `harness.py build` first.")
     pause_c = k8sbuild.pause_source(K8S_VERSION)
-    archives = images.image_archives(IMAGE_CACHE, pause_c)
+    archives = images.image_archives(IMAGE_CACHE, pause_c, k8sbuild.coredns_binary())
     nodes = [Node(i) for i in range(1, node_count + 1)]
     if LOGS.exists():
         shutil.rmtree(LOGS)
@@ -760,6 +868,7 @@ def cmd_up(node_count: int) -> None:
         for node in nodes:
             start_node(node, bins, archives)
         wait_ready(nodes)
+        deploy_dns()
     except (HarnessError, subprocess.CalledProcessError, OSError, KeyboardInterrupt) as err:
         reason = str(err) or type(err).__name__
         print(f"up: failed ({reason}); stopping what was started", file=sys.stderr)
@@ -813,7 +922,7 @@ def write_status_file(nodes: list[Node]) -> None:
             }
             for n in nodes
         ],
-        "images": [images.PAUSE_IMAGE, images.BUSYBOX_IMAGE, images.PYTHON_IMAGE],
+        "images": [images.PAUSE_IMAGE, images.BUSYBOX_IMAGE, images.PYTHON_IMAGE, images.COREDNS_IMAGE],
         "logs": str(LOGS),
     }
     CLUSTER_JSON.write_text(json.dumps(info, indent=2))
@@ -934,6 +1043,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             k8sbuild.build(K8S_VERSION)
+            k8sbuild.build_coredns()
         elif args.command == "up":
             cmd_up(args.nodes)
         elif args.command == "down":

@@ -11,6 +11,8 @@ imported into each node's containerd under the ``k8s.io`` namespace:
   The tag is borrowed: the contents are Debian's python3.11 (interpreter, the
   shared libraries it and its extension modules link, the standard library) plus
   busybox as ``/bin/sh``. Any python3 >= 3.9 runs the stdlib-only agent.
+* ``registry.k8s.io/coredns/coredns:v1.14.7`` -- CoreDNS built by k8sbuild.py,
+  the cluster DNS.
 
 Archives are cached under ``~/.cache/kubectl-seccomp/images/``, keyed by a hash
 of their inputs, so ``up`` rebuilds nothing on a warm machine.
@@ -30,10 +32,12 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 PAUSE_IMAGE = "registry.k8s.io/pause:3.9"
 BUSYBOX_IMAGE = "docker.io/library/busybox:1.36"
 PYTHON_IMAGE = "docker.io/library/python:3.12-slim"
+COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.14.7"
 
 BUSYBOX = Path("/bin/busybox")
 PYTHON = Path("/usr/bin/python3.11")
@@ -192,15 +196,35 @@ def input_key(*parts: object) -> str:
     return h.hexdigest()[:16]
 
 
-def image_archives(cache: Path, pause_c: Path) -> dict[str, Path]:
-    """Build (or reuse) the three archives; return tag -> archive path."""
-    recipes = {
-        PAUSE_IMAGE: (input_key("pause-v1", pause_c), ["/pause"]),
-        BUSYBOX_IMAGE: (input_key("busybox-v2", BUSYBOX), ["sh"]),
-        PYTHON_IMAGE: (input_key("python-v2", PYTHON, BUSYBOX, PYTHON_STDLIB / "os.py"), ["python3"]),
+def image_archives(cache: Path, pause_c: Path, coredns: Path) -> dict[str, Path]:
+    """Build (or reuse) the image archives; return tag -> archive path."""
+
+    def pause(rootfs: Rootfs) -> None:
+        rootfs.entrypoint, rootfs.cmd = ["/pause"], []
+        build_pause(rootfs, pause_c)
+
+    def busybox(rootfs: Rootfs) -> None:
+        rootfs.cmd = ["sh"]
+        rootfs.add_base()
+        rootfs.add_busybox()
+
+    def python(rootfs: Rootfs) -> None:
+        rootfs.cmd = ["python3"]
+        build_python(rootfs)
+
+    def dns(rootfs: Rootfs) -> None:
+        rootfs.entrypoint, rootfs.cmd = ["/coredns"], []
+        rootfs.add_base()
+        rootfs.add_file(coredns, "/coredns", 0o755)
+
+    recipes: dict[str, tuple[str, Callable[[Rootfs], None]]] = {
+        PAUSE_IMAGE: (input_key("pause-v1", pause_c), pause),
+        BUSYBOX_IMAGE: (input_key("busybox-v2", BUSYBOX), busybox),
+        PYTHON_IMAGE: (input_key("python-v2", PYTHON, BUSYBOX, PYTHON_STDLIB / "os.py"), python),
+        COREDNS_IMAGE: (input_key("coredns-v1", coredns), dns),
     }
     archives: dict[str, Path] = {}
-    for tag, (key, cmd) in recipes.items():
+    for tag, (key, fill) in recipes.items():
         name = re.sub(r"[^A-Za-z0-9.]+", "_", tag)
         out = cache / f"{name}-{key}.tar"
         archives[tag] = out
@@ -208,22 +232,8 @@ def image_archives(cache: Path, pause_c: Path) -> dict[str, Path]:
             continue
         print(f"images: building {tag}", flush=True)
         with tempfile.TemporaryDirectory(prefix="ksc-image-") as tmp:
-            rootfs = Rootfs(Path(tmp), cmd=cmd)
-            if tag == PAUSE_IMAGE:
-                rootfs.entrypoint, rootfs.cmd = ["/pause"], []
-                build_pause(rootfs, pause_c)
-            elif tag == BUSYBOX_IMAGE:
-                rootfs.add_base()
-                rootfs.add_busybox()
-            else:
-                build_python(rootfs)
+            rootfs = Rootfs(Path(tmp), cmd=[])
+            fill(rootfs)
             write_docker_archive(rootfs, tag, out)
         print(f"images: {tag} -> {out} ({os.path.getsize(out) // 1024 // 1024} MiB)", flush=True)
     return archives
-
-
-if __name__ == "__main__":
-    import sys
-
-    for tag, path in image_archives(Path(sys.argv[1]), Path(sys.argv[2])).items():
-        print(tag, path)

@@ -171,29 +171,27 @@ def test_pod_to_pod_request(kubectl: Kubectl, namespace: str) -> None:
     assert "Directory listing" in kubectl.run("logs", "client", "-n", namespace).stdout
 
 
-def test_service_cluster_ip_reaches_pods_and_api(kubectl: Kubectl, namespace: str) -> None:
-    """kube-proxy runs: a ClusterIP Service and kubernetes.default answer from inside a pod."""
+def test_service_and_dns_from_a_pod(kubectl: Kubectl, namespace: str) -> None:
+    """kube-proxy and CoreDNS run: Service names resolve and answer from inside a pod, the API too."""
     kubectl.apply(web_deployment("web", replicas=1), namespace)
     kubectl.run("expose", "deployment/web", "-n", namespace, "--port=80", "--target-port=8080")
     kubectl.run("rollout", "status", "deployment/web", "-n", namespace, "--timeout=120s", timeout=130)
     script = (
-        "import os, ssl, urllib.request as u\n"
+        "import ssl, urllib.request as u\n"
         "print(u.urlopen('http://web/', timeout=10).status)\n"
+        f"print(u.urlopen('http://web.{namespace}.svc.cluster.local/', timeout=10).status)\n"
         "sa = '/var/run/secrets/kubernetes.io/serviceaccount/'\n"
         "ctx = ssl.create_default_context(cafile=sa + 'ca.crt')\n"
-        "host = os.environ['KUBERNETES_SERVICE_HOST']\n"
-        "req = u.Request(f'https://{host}/version', headers={'Authorization': 'Bearer ' + open(sa + 'token').read()})\n"
+        "auth = {'Authorization': 'Bearer ' + open(sa + 'token').read()}\n"
+        "req = u.Request('https://kubernetes.default.svc/version', headers=auth)\n"
         "print(u.urlopen(req, context=ctx, timeout=10).read().decode())\n"
     )
-    # No cluster DNS: resolve the Service name through /etc/hosts.
-    ip = kubectl.json("get", "service", "web", "-n", namespace)["spec"]["clusterIP"]
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "client"},
         "spec": {
             "restartPolicy": "Never",
-            "hostAliases": [{"ip": ip, "hostnames": ["web"]}],
             "containers": [
                 {
                     "name": "client",
@@ -207,7 +205,7 @@ def test_service_cluster_ip_reaches_pods_and_api(kubectl: Kubectl, namespace: st
     kubectl.apply(pod, namespace)
     wait_until("the client pod to finish", lambda: pod_finished(kubectl, namespace, "client"))
     out = kubectl.run("logs", "client", "-n", namespace).stdout
-    assert out.startswith("200\n") and '"gitVersion"' in out, out
+    assert out.startswith("200\n200\n") and '"gitVersion"' in out, out
 
 
 def test_rollout_restart_makes_a_new_replicaset(kubectl: Kubectl, namespace: str) -> None:
