@@ -26,7 +26,6 @@ No typer and no printing: progress goes to a :class:`RecordReporter`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import shlex
@@ -35,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 from kubectl_seccomp.apply import (
     ApplyResult,
@@ -67,6 +66,37 @@ ALWAYS_ALLOWED: dict[str, tuple[str, ...]] = {
     "s390x": ("rt_sigreturn", "sigreturn", "exit", "exit_group"),
     "riscv64": ("rt_sigreturn", "exit", "exit_group"),
 }
+
+
+# Calls the Go runtime of runc's init process may make at any point (GC,
+# scheduler, signals), whether or not a recording happened to see them.
+GO_RUNTIME = (
+    "futex",
+    "nanosleep",
+    "sched_yield",
+    "madvise",
+    "mmap",
+    "munmap",
+    "mprotect",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sigaltstack",
+    "gettid",
+    "getpid",
+    "tgkill",
+    "clone",
+    "exit",
+    "exit_group",
+    "epoll_pwait",
+    "epoll_ctl",
+    "epoll_create1",
+    "pipe2",
+    "read",
+    "write",
+    "close",
+    "fcntl",
+)
 
 
 class RecordReporter(Reporter, Protocol):
@@ -198,7 +228,7 @@ class Recorder:
         self.warnings: list[str] = []
         self.selected: list[wl.ContainerInfo] = []
         self.touched_nodes = False
-        self.installer: Optional[Background] = None
+        self.state = TraceState(wanted=frozenset())
 
     @property
     def agent(self) -> bytes:
@@ -229,7 +259,8 @@ class Recorder:
         node_names = [node.name for node in eligible]
         self.lock(deployment)
 
-        # The log profile's install pods and the agents' pods start side by side.
+        # The agent pods install the log profile before they follow, and
+        # remove it when they are deleted: no extra pod start-ups.
         self.reporter.phase(
             f"installing the log profile {self.log_profile} and starting the node agent on "
             f"{len(node_names)} node(s)"
@@ -238,19 +269,8 @@ class Recorder:
         node_ops.ensure_namespace(self.api, o.node.namespace)
         log_profile = Profile.log_profile(node_ops.arch_names(eligible))
         self.log_installed_on = list(node_names)
-        self.installer = Background(
-            lambda: node_ops.install_profiles(
-                self.api,
-                o.node,
-                run_id=self.run_id,
-                agent=self.agent,
-                nodes=node_names,
-                profiles={self.log_profile: log_profile.to_json()},
-            )
-        )
-        state = TraceState(wanted=frozenset(info.name for info in self.selected))
-        self.start_followers(node_names, state)
-        self.installer.join()
+        self.state = state = TraceState(wanted=frozenset(info.name for info in self.selected))
+        self.start_followers(node_names, state, log_profile.to_json())
 
         self.reporter.phase(
             f"pointing {len(self.selected)} container(s) at the log profile; waiting for the rollout"
@@ -343,13 +363,21 @@ class Recorder:
         self.locked = True
         wl.patch(self.api, deployment, wl.annotation_ops(deployment, changes), guard_version=True)
 
-    def start_followers(self, node_names: list[str], state: TraceState) -> None:
+    def start_followers(self, node_names: list[str], state: TraceState, log_profile: str) -> None:
         o = self.options
-        configmap = node_ops.create_payload(self.api, o.node, self.run_id, self.agent)
+        configmap = node_ops.create_payload(
+            self.api, o.node, self.run_id, self.agent, {node_ops.LOG_KEY: log_profile}
+        )
         args = ["--source", o.source]
         for node in node_names:
             pod = node_ops.start_follower(
-                self.api, o.node, run_id=self.run_id, node=node, configmap=configmap, args=args
+                self.api,
+                o.node,
+                run_id=self.run_id,
+                node=node,
+                configmap=configmap,
+                args=args,
+                log_profile=self.log_profile,
             )
             self.followers.append(_Follower(node, pod))
         for follower in self.followers:
@@ -357,10 +385,14 @@ class Recorder:
             follower.start(self.api, o.node, self.events)
         # Each agent says "start" once it reads the audit source.
         deadline = time.monotonic() + o.start_timeout
-        while len(state.sources) < len(self.followers):
+        while len(state.sources) < len(self.followers) or len(state.log_installed) < len(self.followers):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                missing = [f.node for f in self.followers if f.node not in state.sources]
+                missing = [
+                    f.node
+                    for f in self.followers
+                    if f.node not in state.sources or f.node not in state.log_installed
+                ]
                 raise NodeCommandFailed(
                     f"the node agent did not start reading audit records on {', '.join(missing)}",
                     hint=f"kubectl -n {o.node.namespace} logs -l {node_ops.RUN_LABEL}={self.run_id}",
@@ -483,8 +515,9 @@ class Recorder:
         """Delete the agent pods (SIGTERM: each prints its final counters) and read to the end."""
         for follower in self.followers:
             node_ops.delete_pod_quietly(self.api, self.options.node.namespace, follower.pod)
+        streaming = [f for f in self.followers if f.thread is not None]
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(f.done.is_set() for f in self.followers):
+        while time.monotonic() < deadline and not all(f.done.is_set() for f in streaming):
             self.drain(state, timeout=0.2)
         for follower in self.followers:
             if follower.stream is not None:
@@ -504,6 +537,12 @@ class Recorder:
             # not while we watched: never deny them.
             arches = {arch for arch, _name in observed}
             extra = {(arch, name) for arch in arches for name in ALWAYS_ALLOWED.get(arch, ())}
+            # runc's init runs under every container's filter; what it calls depends
+            # on timing (its Go runtime's GC and scheduler), so every container gets
+            # what runc did in any of them, and the Go runtime's background calls.
+            extra |= {(arch, name) for arch, name in state.runtime_calls if arch in arches}
+            if state.runtime_calls:
+                extra |= {(arch, name) for arch in arches for name in GO_RUNTIME}
             profile = Profile.from_observations(sorted(set(observed) | extra), log_denials=o.log_denials)
             path = o.output_dir / o.namespace / f"{o.name}-{info.name}.json"
             try:
@@ -533,49 +572,32 @@ class Recorder:
         """Put back what this run changed, whatever happened; Ctrl-C cannot cut it short."""
         o = self.options
         with shielded(self.reporter.warn):
-            if self.installer is not None:
-                with contextlib.suppress(SeccompError):  # reported by the phase that waited, or moot
-                    self.installer.join()
+            on_log = self._restore_deployment()
+            # Deleted gracefully, each agent pod stops and removes the log profile.
+            self.stop_followers(self.state)
             if self.touched_nodes:
                 self._delete_node_objects()
-            for follower in self.followers:
-                if follower.stream is not None:
-                    follower.stream.close()
-            on_log = self._restore_deployment()
-            # The log profile goes while the Deployment rolls back: pods of the
-            # new ReplicaSet do not need it, and the old ones already run.
-            remover = None
-            if self.log_installed_on:
-                remover = Background(
-                    lambda: node_ops.remove_profiles(
+            left = [node for node in self.log_installed_on if node not in self.state.log_removed]
+            if left:
+                try:
+                    node_ops.remove_profiles(
                         self.api,
                         o.node,
                         run_id=self.run_id,
                         agent=self.agent,
-                        nodes=self.log_installed_on,
+                        nodes=left,
                         paths=[self.log_profile],
                     )
-                )
-            if on_log:
-                try:
-                    wl.wait_rollout(
-                        self.api,
-                        namespace=o.namespace,
-                        name=o.name,
-                        timeout=o.timeout,
-                        on_progress=self.reporter.rollout,
-                        fail_fast=False,
-                    )
-                except SeccompError as error:
-                    self.warn(f"the rollout back to the previous settings did not finish: {error.message}")
-            if remover is not None:
-                try:
-                    remover.join()
                 except SeccompError as error:
                     self.warn(
                         f"could not remove the log profile: {error.message}; run `kubectl seccomp cleanup`"
                     )
                 self._delete_node_objects()
+            if on_log:
+                self.reporter.phase(
+                    f"deployment {o.name} is back on its previous settings and rolls its pods back "
+                    f"(kubectl rollout status deploy/{o.name} -n {o.namespace})"
+                )
 
     def _delete_node_objects(self) -> None:
         try:
@@ -614,27 +636,6 @@ class Recorder:
                 f"`kubectl seccomp rollback deploy/{o.name} -n {o.namespace}`"
             )
             return False
-
-
-class Background:
-    """Run a call in a thread; :meth:`join` waits and re-raises its error."""
-
-    def __init__(self, call: Callable[[], object]) -> None:
-        self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
-        self._thread.start()
-
-    def _run(self, call: Callable[[], object]) -> None:
-        try:
-            call()
-        except BaseException as error:  # handed to the joining thread
-            self._error = error
-
-    def join(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
 
 
 def record(api: KubeApi, options: RecordOptions, reporter: RecordReporter) -> RecordResult:

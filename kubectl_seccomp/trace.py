@@ -60,11 +60,18 @@ class AgentFailure:
 
 
 @dataclass(frozen=True)
+class LogProfileFile:
+    """A marker of the follower pod's shell: the log profile was installed or removed."""
+
+    installed: bool
+
+
+@dataclass(frozen=True)
 class Noise:
     line: str
 
 
-Event = Union[Start, Syscall, Unknown, Counters, AgentFailure, Noise]
+Event = Union[Start, Syscall, Unknown, Counters, AgentFailure, LogProfileFile, Noise]
 
 
 def _int(value: object) -> int:
@@ -105,11 +112,18 @@ def parse_event(line: str) -> Event:
             return Counters(**{key: _int(data.get(key)) for key in Counters.__dataclass_fields__})
         if kind == "start":
             return Start(str(data.get("node", "")), str(data.get("source", "")), _int(data.get("version")))
+        if kind in ("log-profile-installed", "log-profile-removed"):
+            return LogProfileFile(kind == "log-profile-installed")
         if kind == "error":
             return AgentFailure(str(data.get("message", "unknown error")))
     except KeyError:
         return Noise(text)
     return Noise(text)
+
+
+# After the filter is loaded the OCI runtime keeps running in the container's
+# process under these names (DESIGN.md section 1).
+RUNTIME_COMMS = ("runc:[", "crun")
 
 
 @dataclass(frozen=True)
@@ -152,6 +166,9 @@ class TraceState:
     counters: dict[str, Counters] = field(default_factory=dict)  # node -> latest counters
     sources: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    runtime_calls: set[tuple[str, str]] = field(default_factory=set)  # first sighted in the runtime's init
+    log_installed: set[str] = field(default_factory=set)  # nodes
+    log_removed: set[str] = field(default_factory=set)
     noise: int = 0
     newest: deque[str] = field(default_factory=lambda: deque(maxlen=8))
     started: float = field(default_factory=time.monotonic)
@@ -173,6 +190,8 @@ class TraceState:
             self.counters[node] = event
         elif isinstance(event, Start):
             self.sources[node] = event.source
+        elif isinstance(event, LogProfileFile):
+            (self.log_installed if event.installed else self.log_removed).add(node)
         elif isinstance(event, AgentFailure):
             self.errors.append(f"{node}: {event.message}")
         else:
@@ -193,6 +212,8 @@ class TraceState:
             self.unknown.add((target.container, event.arch, event.number))
             return True
         key = (event.arch, event.name)
+        if event.comm.startswith(RUNTIME_COMMS):
+            self.runtime_calls.add(key)
         seen = self.observed.setdefault(target.container, set())
         if key not in seen:
             if not any(key[1] == name for _arch, name in self._all()):

@@ -204,6 +204,7 @@ def node_pod(
     configmap: str,
     command: list[str],
     follow: bool = False,
+    seccomp_mount: bool = False,
 ) -> Obj:
     """The pod manifest of one node job (see the module docstring for its host access)."""
     volumes: list[Obj] = [{"name": "payload", "configMap": {"name": configmap}}]
@@ -230,7 +231,7 @@ def node_pod(
         del security["allowPrivilegeEscalation"]
         volumes.append({"name": "audit", "hostPath": {"path": "/var/log/audit", "type": "DirectoryOrCreate"}})
         mounts.append({"name": "audit", "mountPath": "/var/log/audit", "readOnly": True})
-    else:
+    if seccomp_mount or not follow:
         volumes.append(
             {"name": "seccomp", "hostPath": {"path": settings.seccomp_root, "type": "DirectoryOrCreate"}}
         )
@@ -347,20 +348,64 @@ def delete_pod_quietly(api: KubeApi, namespace: str, name: str, grace_seconds: O
         api.delete_pod(namespace, name, grace_seconds=grace_seconds)
 
 
+LOG_KEY = "log.json"
+INSTALLED = '{"event":"log-profile-installed"}'
+REMOVED = '{"event":"log-profile-removed"}'
+
+
+def follower_script(args: list[str], log_profile: Optional[str]) -> str:
+    """The follower's shell: install the log profile, follow, and on SIGTERM stop and remove it.
+
+    One pod does all three so that a recording starts and ends without extra
+    pod start-ups; the two marker lines tell the CLI what happened to the file.
+    """
+    agent = f"python3 {PAYLOAD_DIR}/{AGENT_KEY}"
+    follow = f"{agent} follow {' '.join(_quote(arg) for arg in args)}"
+    if log_profile is None:
+        return f"exec {follow}"
+    path = _quote(log_profile)
+    remove = f"{agent} remove --root {HOST_ROOT} {path} && echo '{REMOVED}'"
+    return (
+        f"{agent} install --root {HOST_ROOT} {path} < {PAYLOAD_DIR}/{LOG_KEY} || exit 1\n"
+        f"echo '{INSTALLED}'\n"
+        f"{follow} &\n"
+        "child=$!\n"
+        f"stop() {{ kill -TERM $child 2>/dev/null; wait $child; {remove}; exit 0; }}\n"
+        "trap stop TERM INT\n"
+        "wait $child\n"
+        f"{remove}\n"
+    )
+
+
 def start_follower(
-    api: KubeApi, settings: NodeSettings, *, run_id: str, node: str, configmap: str, args: list[str]
+    api: KubeApi,
+    settings: NodeSettings,
+    *,
+    run_id: str,
+    node: str,
+    configmap: str,
+    args: list[str],
+    log_profile: Optional[str] = None,
 ) -> str:
+    """Start the agent's ``follow`` on ``node``; with ``log_profile`` (its text is the
+    payload's ``log.json``) the pod installs it first and removes it when deleted."""
     body = node_pod(
         role="follow",
         run_id=run_id,
         node=node,
         settings=settings,
         configmap=configmap,
-        command=agent_command("follow", *args),
+        command=shell_command(follower_script(args, log_profile)),
         follow=True,
+        seccomp_mount=log_profile is not None,
     )
     api.create_pod(settings.namespace, body)
     return str(body["metadata"]["name"])
+
+
+def delete_pods_gracefully(api: KubeApi, namespace: str, names: list[str]) -> None:
+    for name in names:
+        delete_pod_quietly(api, namespace, name)
 
 
 def wait_running(api: KubeApi, settings: NodeSettings, name: str) -> None:

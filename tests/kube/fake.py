@@ -238,9 +238,13 @@ class FakeKube(KubeApi):
         node = pod["spec"]["nodeName"]
         command = pod["spec"]["containers"][0]["command"]
         self.node_commands.append((node, command))
-        if "follow" in command:
+        if "follow" in " ".join(command):
             pod["status"] = {"phase": "Running"}
             stream: queue.Queue[Optional[str]] = queue.Queue()
+            script = " ".join(command)
+            if "log-profile-installed" in script:
+                stream.put('{"event":"log-profile-installed"}')
+            pod["_removes"] = "log-profile-removed" in script
             for line in self.follower_lines.get(node, []):
                 stream.put(line)
             self._streams[pod["metadata"]["name"]] = stream
@@ -254,10 +258,12 @@ class FakeKube(KubeApi):
     def delete_pod(self, namespace: str, name: str, grace_seconds: Optional[int] = None) -> None:
         if (namespace, name) not in self.pods:
             raise NotFound(f"pods {name!r} not found")
-        del self.pods[(namespace, name)]
+        pod = self.pods.pop((namespace, name))
         stream = self._streams.pop(name, None)
         if stream is not None:
             stream.put('{"event":"counters","records":10,"attributed":9,"unattributed":1,"lost":0}')
+            if pod.get("_removes") and grace_seconds != 0:
+                stream.put('{"event":"log-profile-removed"}')
             stream.put(None)
 
     def pod_log(

@@ -7,6 +7,7 @@ import pytest
 from kubectl_seccomp.trace import (
     AgentFailure,
     Counters,
+    LogProfileFile,
     Noise,
     Start,
     Syscall,
@@ -42,6 +43,8 @@ CID = "a" * 64
         ('{"event":"syscall","arch":"x86_64"}', Noise('{"event":"syscall","arch":"x86_64"}')),
         ('{"event":"syscall", "truncat', Noise('{"event":"syscall", "truncat')),
         ("[1, 2]", Noise("[1, 2]")),
+        ('{"event":"log-profile-installed"}', LogProfileFile(True)),
+        ('{"event":"log-profile-removed"}', LogProfileFile(False)),
         ('{"event":"future-kind"}', Noise('{"event":"future-kind"}')),
     ],
 )

@@ -122,8 +122,11 @@ def test_record_writes_merged_profiles_and_applies_them(kube: FakeKube, tmp_path
     )
     # node work: log profile installed, followers, profiles installed, log profile removed
     scripts = [" ".join(cmd) for _node, cmd in kube.node_commands]
-    assert any("install" in s and "web-log.json" in s for s in scripts)
-    assert any("remove" in s and "web-log.json" in s for s in scripts)
+    follow = [s for s in scripts if " follow " in s]
+    assert len(follow) == 2  # one agent per node; it installs and removes the log profile itself
+    assert all("install --root /host-seccomp kubectl-seccomp/shop/web-log.json" in s for s in follow)
+    assert all("remove --root /host-seccomp kubectl-seccomp/shop/web-log.json" in s for s in follow)
+    assert not any(" follow " not in s and "web-log.json" in s for s in scripts)  # no extra pods for it
     assert any("install" in s and "web-sidecar.json" in s for s in scripts)
     assert not [k for k in kube.pods if k[0] == "kubectl-seccomp"]
     assert not kube.configmaps
@@ -227,3 +230,35 @@ def test_apply_then_rollback_returns_to_the_original(kube: FakeKube, tmp_path: P
     deployment = kube.deployments[(NS, "web")]
     assert deployment["spec"]["template"] == original["spec"]["template"]
     assert wl.ORIGINAL_ANNOTATION not in deployment["metadata"]["annotations"]
+
+
+def test_runc_init_calls_reach_every_container(kube: FakeKube, tmp_path: Path) -> None:
+    kube.add_deployment(NS, web_deployment(replicas=1, extra_containers=("sidecar",)))
+
+    def on_patch(deployment: dict[str, Any]) -> None:
+        if not any(
+            (i.seccomp or {}).get("localhostProfile", "").endswith("-log.json")
+            for i in wl.containers(deployment)
+        ):
+            return
+        pod = kube.template_pods(NS, "web")[0]
+        node, name = pod["spec"]["nodeName"], pod["metadata"]["name"]
+        runc = json.dumps(
+            {
+                "event": "syscall",
+                "container": container_id(name, "web"),
+                "arch": "x86_64",
+                "name": "capset",
+                "action": "LOG",
+                "pid": 1,
+                "comm": "runc:[2:INIT]",
+            }
+        )
+        kube.emit(node, runc)
+        kube.emit(node, syscall_line(container_id(name, "sidecar"), "nanosleep"))
+
+    kube.on_patch = on_patch
+    Recorder(kube, options(tmp_path, apply=False), Reporter(), agent=b"PK").run()
+    sidecar = set(json.loads((tmp_path / NS / "web-sidecar.json").read_text())["syscalls"][0]["names"])
+    assert "capset" in sidecar  # seen in runc's init of the other container
+    assert {"futex", "sched_yield", "tgkill"} <= sidecar  # the Go runtime's background calls
