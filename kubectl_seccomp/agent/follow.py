@@ -65,8 +65,14 @@ class Follower:
             return
         lookup = self.attributor.lookup
         record = self.writer.record
+        batch: dict[bytes, Optional[str]] = {}  # pid -> container, once per batch
         for key, count in self.scanner.feed_block(b"\n".join(lines) + b"\n").items():
-            record(key, lookup(int(key[0])), count)
+            pid = key[0]
+            try:
+                container = batch[pid]
+            except KeyError:
+                container = batch[pid] = lookup(int(pid))
+            record(key, container, count)
 
     def sync_counters(self) -> None:
         stats = self.scanner.stats

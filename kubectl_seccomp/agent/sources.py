@@ -41,6 +41,7 @@ AUDIT_FIRST_TYPE = 1000  # below: netlink control messages (NLMSG_DONE, errors, 
 AUDIT_SECCOMP = 1326
 _NLMSGHDR = struct.Struct("=IHHII")
 _READ_CHUNK = 1 << 20
+_MAX_DATAGRAM = 9216  # an audit message is at most MAX_AUDIT_MESSAGE_LENGTH (8970) bytes + header
 
 DEFAULT_AUDIT_LOG = "/var/log/audit/audit.log"
 DEFAULT_KMSG = "/dev/kmsg"
@@ -92,7 +93,7 @@ class NetlinkSource(Source):
             ) from error
         sock.setblocking(False)
         self._sock: Optional[socket.socket] = sock
-        self._buffer = bytearray(_READ_CHUNK)
+        self._prefixes: dict[int, bytes] = {}
 
     def fileno(self) -> Optional[int]:
         return self._sock.fileno() if self._sock is not None else None
@@ -102,10 +103,15 @@ class NetlinkSource(Source):
         if sock is None:
             return []
         lines: list[bytes] = []
-        view = memoryview(self._buffer)
+        append = lines.append
+        recv = sock.recv
+        unpack = _NLMSGHDR.unpack_from
+        prefixes = self._prefixes
+        # The hot loop of the agent: one recv per audit record (the kernel
+        # sends each as its own datagram), so keep the per-record work small.
         while True:
             try:
-                size = sock.recv_into(self._buffer)
+                data = recv(_MAX_DATAGRAM)
             except BlockingIOError:
                 return lines
             except OSError as error:
@@ -113,9 +119,17 @@ class NetlinkSource(Source):
                     self.overruns += 1
                     continue
                 raise AgentError(f"reading the audit netlink socket: {error}") from error
-            if size == 0:
-                return lines
-            lines.extend(split_netlink(view[:size]))
+            if len(data) < _NLMSGHDR.size:
+                continue
+            length, msg_type = unpack(data)[:2]
+            if (length + 3) & ~3 >= len(data) >= length:  # one message: the usual case
+                if msg_type >= AUDIT_FIRST_TYPE:
+                    prefix = prefixes.get(msg_type)
+                    if prefix is None:
+                        prefix = prefixes[msg_type] = b"type=%d msg=" % msg_type
+                    append(prefix + data[_NLMSGHDR.size : length].rstrip(b"\0\n"))
+            else:
+                lines.extend(split_netlink(data))
 
     def close(self) -> None:
         if self._sock is not None:
