@@ -142,7 +142,7 @@ def datagram_rate(lines: list[bytes], proc: Path) -> float:
     chunk = 20_000  # well inside the 64 MiB buffer
     for offset in range(0, len(lines), chunk):
         for line in lines[offset : offset + chunk]:
-            payload = line[line.index(b"msg=") + 4 :]
+            payload = line[line.index(b"audit(") :]
             writer.sendto(header.pack(16 + len(payload), 1326, 0, 0, 0) + payload, (port, 0))
         start = time.process_time()
         while follower.scanner.stats.lines < min(offset + chunk, len(lines)):
