@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol
 
 from kubectl_seccomp.errors import ProfileError, SeccompError, UsageError
-from kubectl_seccomp.interrupts import shielded
+from kubectl_seccomp.interrupts import shielded, sigterm_as_interrupt
 from kubectl_seccomp.kube import nodes as node_ops
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi, Obj
@@ -251,6 +251,19 @@ def apply(api: KubeApi, options: ApplyOptions, reporter: Reporter) -> ApplyResul
         return ApplyResult(options.namespace, options.name, tuple(paths), paths, (), tuple(ops), True)
     before = wl.current_originals(deployment)
     run_id = new_run_id()
+    with sigterm_as_interrupt():
+        return _apply_and_clean(api, options, reporter, deployment, profiles, before, run_id)
+
+
+def _apply_and_clean(
+    api: KubeApi,
+    options: ApplyOptions,
+    reporter: Reporter,
+    deployment: Obj,
+    profiles: dict[str, Profile],
+    before: Originals,
+    run_id: str,
+) -> ApplyResult:
     try:
         return apply_profiles(
             api,

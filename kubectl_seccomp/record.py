@@ -48,7 +48,7 @@ from kubectl_seccomp.apply import (
     restore_settings,
 )
 from kubectl_seccomp.errors import InputError, SeccompError, UsageError
-from kubectl_seccomp.interrupts import shielded
+from kubectl_seccomp.interrupts import shielded, sigterm_as_interrupt
 from kubectl_seccomp.kube import nodes as node_ops
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
@@ -643,7 +643,8 @@ def record(api: KubeApi, options: RecordOptions, reporter: RecordReporter) -> Re
         raise UsageError("--duration must be positive")
     if options.idle is not None and options.idle <= 0:
         raise UsageError("--idle must be positive")
-    return Recorder(api, options, reporter).run()
+    with sigterm_as_interrupt():
+        return Recorder(api, options, reporter).run()
 
 
 __all__ = ["ContainerResult", "RecordOptions", "RecordResult", "Recorder", "RolloutFailed", "record"]
