@@ -176,8 +176,9 @@ class AuditLogSource(Source):
     Starts at the end of the current file (old lines were written before we
     were asked to record). When the name points at a new file (``audit.log`` was
     renamed to ``audit.log.1`` and recreated) the old file is read to its end
-    first, then the new one from its start, so nothing written around a
-    rotation is lost or read twice. A truncated file is read again from 0.
+    first, then any file rotated after it, then the new one from its start, so
+    nothing written around a rotation is lost or read twice. A truncated file
+    is read again from 0.
     A FIFO or ``-`` (stdin) is read as a stream.
     """
 
@@ -216,11 +217,58 @@ class AuditLogSource(Source):
             return []
         lines = self._read_available()
         if not self._stream and self._rotated():
-            lines.extend(self._read_available())  # what was written before the rename
-            lines.extend(self._lines.flush())
-            self._reopen()
-            lines.extend(self._read_available())
+            lines.extend(self._follow_rotation())
         return lines
+
+    def _follow_rotation(self) -> list[bytes]:
+        """Finish the old file, read the files rotated since (oldest first), open the new one.
+
+        auditd may rotate several times between two polls under a burst
+        (``audit.log`` -> ``.1`` -> ``.2``...): the files between the one we
+        had open and the current ``audit.log`` are read whole, found by name
+        and told apart by inode, so none is skipped or read twice.
+        """
+        lines = self._read_available()  # what was written before the rename
+        lines.extend(self._lines.flush())
+        old = os.fstat(self._fd)
+        seen = {(old.st_dev, old.st_ino)}
+        names = [f"{self.path}.{n}" for n in range(self._rotated_index(old) - 1, 0, -1)]
+        fds: list[int] = []
+        for name in [*names, self.path]:
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError:
+                continue
+            info = os.fstat(fd)
+            if (info.st_dev, info.st_ino) in seen:
+                os.close(fd)
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            fds.append(fd)
+        if not fds or os.path.samestat(os.fstat(fds[-1]), old):
+            for fd in fds:
+                os.close(fd)
+            return lines  # the new audit.log is not there yet: try again next poll
+        os.close(self._fd)
+        for fd in fds[:-1]:
+            self._fd = fd
+            lines.extend(self._read_available())
+            lines.extend(self._lines.flush())
+            os.close(fd)
+        self._fd = fds[-1]
+        lines.extend(self._read_available())
+        return lines
+
+    def _rotated_index(self, old: os.stat_result) -> int:
+        """n such that ``audit.log.n`` is the file we had open (1 if not found)."""
+        for n in range(1, 1000):
+            try:
+                info = os.stat(f"{self.path}.{n}")
+            except OSError:
+                return 1
+            if os.path.samestat(info, old):
+                return n
+        return 1
 
     def _read_available(self) -> list[bytes]:
         lines: list[bytes] = []
@@ -247,14 +295,6 @@ class AuditLogSource(Source):
         if now.st_size < os.lseek(self._fd, 0, os.SEEK_CUR):  # truncated in place
             os.lseek(self._fd, 0, os.SEEK_SET)
         return False
-
-    def _reopen(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            return  # gone again: the next poll retries
-        os.close(self._fd)
-        self._fd = fd
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -98,3 +98,27 @@ def test_follow_reports_a_fatal_error_as_an_event(tmp_path: Path) -> None:
     assert result.returncode == 1
     (event,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert event["event"] == "error" and "missing.log" in event["message"]
+
+
+def test_auditlog_several_rotations_between_two_polls(tmp_path: Path) -> None:
+    """Under a burst auditd may rotate twice before we look: no file is skipped or read twice."""
+    log = tmp_path / "audit.log"
+    log.write_bytes(b"")
+    source = AuditLogSource(str(log))
+    log.write_bytes(b"a1\na2\n")
+    assert source.read_lines() == [b"a1", b"a2"]
+    with log.open("ab") as handle:
+        handle.write(b"a3\n")
+    for generation in (b"b", b"c"):  # rotate, write a whole file, rotate again...
+        for n in range(5, 0, -1):
+            older = tmp_path / f"audit.log.{n}"
+            if older.exists():
+                older.rename(tmp_path / f"audit.log.{n + 1}")
+        log.rename(tmp_path / "audit.log.1")
+        log.write_bytes(generation + b"1\n" + generation + b"2\n")
+    with log.open("ab") as handle:
+        handle.write(b"c3\n")
+    assert source.read_lines() == [b"a3", b"b1", b"b2", b"c1", b"c2", b"c3"]
+    with log.open("ab") as handle:
+        handle.write(b"c4\n")
+    assert source.read_lines() == [b"c4"]

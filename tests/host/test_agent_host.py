@@ -111,17 +111,50 @@ def test_two_containers_at_once_are_separated(
     assert "runc:[2:INIT]" in {e["comm"] for e in events if e["event"] == "syscall" and e["container"] == second}
 
 
+AUDITD_CONF = """\
+local_events = yes
+write_logs = yes
+log_file = {log}
+log_format = ENRICHED
+flush = INCREMENTAL_ASYNC
+freq = 50
+max_log_file = 1
+num_logs = 20
+max_log_file_action = ROTATE
+space_left = 10
+space_left_action = IGNORE
+admin_space_left = 5
+admin_space_left_action = IGNORE
+disk_full_action = IGNORE
+disk_error_action = IGNORE
+q_depth = 2000
+overflow_action = SYSLOG
+plugin_dir = /etc/audit/plugins.d
+end_of_event_timeout = 2
+"""
+
+
 @pytest.fixture
-def auditd() -> object:
-    """Start auditd for one test (by PID) and stop it again; skip if one runs already."""
+def auditd(tmp_path: Path) -> object:
+    """auditd for one test, writing to a 1 MB-rotated log under tmp_path (the host's stays alone).
+
+    Started by PID and stopped again; skipped if another auditd runs (the kernel
+    talks to one auditd only).
+    """
     if auditd_running():
         pytest.skip("an auditd this test did not start is running")
-    started = subprocess.run(["/sbin/auditd"], capture_output=True, text=True, timeout=30)
+    conf = tmp_path / "auditd-conf"
+    conf.mkdir(mode=0o700)
+    log = tmp_path / "audit-log" / "audit.log"
+    log.parent.mkdir(mode=0o700)
+    (conf / "auditd.conf").write_text(AUDITD_CONF.format(log=log))
+    (conf / "auditd.conf").chmod(0o640)
+    started = subprocess.run(["/sbin/auditd", "-c", str(conf)], capture_output=True, text=True, timeout=30)
     assert started.returncode == 0, started.stderr
     subprocess.run(["auditctl", "-b", "8192"], capture_output=True, check=True, timeout=30)
     deadline = time.monotonic() + 10
     pid: Optional[int] = None
-    while pid is None and time.monotonic() < deadline:
+    while (pid is None or not log.exists()) and time.monotonic() < deadline:
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
@@ -130,8 +163,8 @@ def auditd() -> object:
                 except OSError:
                     pass
         time.sleep(0.1)
-    assert pid is not None
-    yield pid
+    assert pid is not None and log.exists()
+    yield log
     os.kill(pid, signal.SIGTERM)
     for _ in range(100):
         if not Path(f"/proc/{pid}").exists():
@@ -140,21 +173,25 @@ def auditd() -> object:
 
 
 def test_burst_nothing_lost_with_netlink_and_with_auditd(
-    auditd: int, rootfs: Path, log_profile: Path, tmp_path: Path, agents: list[Agent]
+    auditd: Path, rootfs: Path, log_profile: Path, tmp_path: Path, agents: list[Agent]
 ) -> None:
+    """20,000+ records: none lost by either source, the same count by both, across log rotations."""
     container = create_container("crun", log_profile, rootfs, "/bin/sh", "-c", BURST)
     netlink = Agent(tmp_path, "--source", "netlink", "--container", container)
-    auditlog = Agent(tmp_path, "--source", "auditlog", "--container", container)
+    auditlog = Agent(tmp_path, "--source", "auditlog", "--audit-log", str(auditd), "--container", container)
     agents += [netlink, auditlog]
     result = start_attached("crun", container)
     assert result.returncode == 0, result.stderr
     by_netlink, by_auditd = netlink.stop(settle=3), auditlog.stop(settle=3)
     for events in (by_netlink, by_auditd):
         counters = final_counters(events)
-        assert (counters["lost"], counters["overruns"], counters["malformed"]) == (0, 0, 0), counters
+        assert (counters["lost"], counters["overruns"], counters["malformed"]) == (0, 0, 0), (
+            final_counters(by_netlink), final_counters(by_auditd))
     assert own_records(by_netlink) >= 20_000
     assert own_records(by_auditd) == own_records(by_netlink)
     assert syscalls_of(by_auditd, container) == syscalls_of(by_netlink, container)
+    # auditd rotated its 1 MB log several times while the agent followed it by name.
+    assert len(list(auditd.parent.glob("audit.log.*"))) >= 3
 
 
 @pytest.fixture(params=["ratelimit-default", "ratelimit-0"])
