@@ -15,6 +15,7 @@ packages=(
   python3.11-minimal           # python image contents (copied from the host install)
   libpython3.11-stdlib         # ...and its standard library
   iproute2 iptables            # network namespaces, veths, routes, CNI masquerading
+  conntrack                    # kube-proxy clears stale UDP conntrack entries with it
   openssl                      # certificates for the control plane
   util-linux                   # unshare, nsenter, mount
   gcc libc6-dev                # builds the static pause binary from Kubernetes' pause.c
