@@ -424,7 +424,8 @@ def wait_running(api: KubeApi, settings: NodeSettings, name: str) -> None:
                 output = ""
             raise NodeCommandFailed(
                 f"node agent pod {name} stopped before tracing: {problem or phase} {output}".strip(),
-                hint=f"kubectl -n {settings.namespace} describe pod {name}",
+                hint=f"kubectl -n {settings.namespace} describe pod {name}; "
+                "--image must name an image with python3 that the node has or can pull",
             )
         if time.monotonic() > deadline:
             raise NodeCommandFailed(
