@@ -5,11 +5,11 @@ Phases, each undone if a later one fails or the user presses Ctrl-C:
 1. validate the target (exists, not paused, replicas > 0, no recording running)
    and lock it (annotations on the Deployment: the original settings, once,
    and a recording lock);
-2. install the log profile (``defaultAction: SCMP_ACT_LOG``) on every node a
-   target pod can land on;
-3. start the node agent (``follow``) on those nodes and wait until each reads
-   the audit records, *before* any pod rolls, so that container start-up is
-   traced too;
+2. start one agent pod per node a target pod can land on: it installs the log
+   profile (``defaultAction: SCMP_ACT_LOG``), then follows the audit records,
+   and removes the log profile when it is deleted;
+3. wait until every agent has installed the file and reads the records,
+   *before* any pod rolls, so that container start-up is traced too;
 4. point the selected containers at the log profile and wait for the rollout;
 5. trace until Ctrl-C, ``--duration``, ``--idle`` or the ``--exec`` command
    exits, attributing events to containers by the pods' container IDs;
@@ -17,9 +17,10 @@ Phases, each undone if a later one fails or the user presses Ctrl-C:
 7. unless ``--no-apply``: install and apply them (``apply.apply_profiles``,
    which rolls back on its own);
 8. clean up, shielded from further Ctrl-C: the Deployment back to its
-   settings of before the run if it is still on the log profile, node pods
-   and ConfigMaps deleted, the log profile removed from the nodes, the lock
-   released.
+   settings of before the run if it is still on the log profile (its pods roll
+   back by themselves), the lock released, the agent pods deleted gracefully
+   (each removes the log profile; a remove pod does it where that was not
+   confirmed), the run's ConfigMap deleted.
 
 No typer and no printing: progress goes to a :class:`RecordReporter`.
 """

@@ -17,7 +17,10 @@ Each pod gets the smallest host access its job needs:
   runs outside the initial network namespace, or a kernel without the
   multicast group, leaves only ``/dev/kmsg``, a device that only a
   privileged container sees; plus a read-only hostPath of
-  ``/var/log/audit`` for the audit.log source.
+  ``/var/log/audit`` for the audit.log source. With a log profile to manage
+  (``record``), also the seccomp directory: the pod installs the profile
+  before it follows and removes it on SIGTERM (:func:`follower_script`),
+  which saves two pod start-ups per node and recording.
 
 The agent zipapp and the profiles to install travel in one ConfigMap per run
 (``binaryData``), so nothing needs a registry or a custom image: any image
