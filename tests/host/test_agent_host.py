@@ -6,6 +6,7 @@ reads its JSON lines, as the record workflow does through a pod log.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -277,18 +278,36 @@ def _serial(line: bytes) -> Optional[int]:
         return None
 
 
-def test_vanished_host_pid_is_counted_not_fatal(tmp_path: Path, agents: list[Agent]) -> None:
-    """A host process under a log filter exits before the agent reads its records."""
+def test_vanished_pid_and_bad_lines_are_counted_not_fatal(tmp_path: Path, agents: list[Agent]) -> None:
+    """A host process under a log filter exits before the agent reads its records; then the
+    same real records again, through a pipe, with a truncated copy and binary junk among them."""
     agent = Agent(tmp_path, "--source", "netlink", "--no-proc-connector")
     agents.append(agent)
+    capture = NetlinkSource()
     agent.pause()
     result = subprocess.run(["/usr/bin/python3", str(REPO / "tests" / "fixtures" / "exercise.py"), "log"],
                             capture_output=True, text=True, timeout=60)
     agent.resume()
     assert result.returncode == 0, result.stderr
+    time.sleep(0.5)
+    real = [line for line in capture.read_lines() if line.startswith(b"type=1326 ")]
+    capture.close()
     counters = final_counters(agent.stop())
     assert counters["unattributed"] >= 5  # exercise.py logs a handful of calls, then exits
     assert counters["malformed"] == 0
+    assert len(real) >= 5
+
+    stream = [real[0], real[1][: len(real[1]) // 2], b"\x00\xff\xfe\x1d binary \x80", *real[2:]]
+    piped = subprocess.run(
+        [sys.executable, "-m", "kubectl_seccomp.agent", "follow", "--source", "auditlog", "--audit-log", "-"],
+        input=b"\n".join(stream) + b"\n", capture_output=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert piped.returncode == 0, piped.stderr
+    counters = json.loads(piped.stdout.splitlines()[-1])
+    assert counters["malformed"] == 1
+    assert counters["records"] == counters["unattributed"] == len(real) - 1
+    assert counters["lost"] == 0  # the truncated line still carries its serial: malformed, not lost
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -306,3 +325,7 @@ def test_bundle_follows_a_container_with_python39(
     assert result.returncode == 0, result.stderr
     events = agent.stop()
     assert [e["comm"] for e in events if e["event"] == "syscall" and e["name"] == "sync"] == ["sync"]
+    refused = subprocess.run([python, "-I", str(pyz), "install", "--root", str(tmp_path / "root"), "../x.json"],
+                             input=b"{}", capture_output=True, timeout=60)
+    assert refused.returncode == 1 and refused.stderr.startswith(b"error: ")
+    assert not (tmp_path / "x.json").exists()
