@@ -262,3 +262,30 @@ def test_runc_init_calls_reach_every_container(kube: FakeKube, tmp_path: Path) -
     sidecar = set(json.loads((tmp_path / NS / "web-sidecar.json").read_text())["syscalls"][0]["names"])
     assert "capset" in sidecar  # seen in runc's init of the other container
     assert {"futex", "sched_yield", "tgkill"} <= sidecar  # the Go runtime's background calls
+
+
+def test_record_after_apply_returns_to_the_applied_profile_and_keeps_the_original(
+    kube: FakeKube, tmp_path: Path
+) -> None:
+    original = kube.add_deployment(NS, web_deployment(replicas=1))
+    profile = tmp_path / "p.json"
+    profile.write_text(
+        json.dumps(
+            {
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}],
+            }
+        )
+    )
+    apply(
+        kube, ApplyOptions(NS, "web", str(profile), node=NodeSettings(pod_timeout=5), timeout=5), Reporter()
+    )
+    applied = kube.deployments[(NS, "web")]["spec"]["template"]
+    emit_on_log_rollout(kube, {"web": ["read", "write"]})
+    Recorder(kube, options(tmp_path, apply=False), Reporter(), agent=b"PK").run()
+    deployment = kube.deployments[(NS, "web")]
+    assert deployment["spec"]["template"] == applied  # back where this run found it
+    assert wl.read_originals(deployment) == wl.current_originals(original)  # the pre-plugin settings stay
+    rollback(kube, namespace=NS, name="web", timeout=5, reporter=Reporter())
+    assert kube.deployments[(NS, "web")]["spec"]["template"] == original["spec"]["template"]
