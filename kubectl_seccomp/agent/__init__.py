@@ -12,5 +12,6 @@ into one file any ``python3`` >= 3.9 runs. One module per job:
 * ``events``: first-sighting dedupe, counters, the JSON-lines protocol;
 * ``follow``: the loop that ties the three together;
 * ``profiles``: safe install/remove of profile files under a root;
-* ``main``: the argparse entry point.
+* ``main``: the argparse entry point;
+* ``bundle``: the reproducible ``agent.pyz`` the record workflow ships to nodes.
 """

@@ -406,4 +406,7 @@ def open_source(kind: str, audit_log: str = DEFAULT_AUDIT_LOG, proc: str = "/pro
         return KmsgSource()
     except AgentError as error:
         reasons.append(f"kmsg: {error.message}")
-    raise AgentError("no audit source is usable (" + "; ".join(reasons) + ")")
+    raise AgentError(
+        "no audit source is usable (" + "; ".join(reasons) + ")",
+        hint="run as root, or with CAP_AUDIT_READ and CAP_NET_ADMIN in the host network namespace",
+    )
