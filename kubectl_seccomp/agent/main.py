@@ -65,7 +65,7 @@ def _follow(args: argparse.Namespace) -> int:
             raise AgentError("--interval must be positive")
         source = open_source(args.source, args.audit_log, args.proc)
     except AgentError as error:
-        writer.error(error.message)
+        writer.error(_message(error))
         return 1
     connector: Optional[ProcConnector] = None
     if not args.no_proc_connector:
@@ -82,13 +82,17 @@ def _follow(args: argparse.Namespace) -> int:
     try:
         follower.run()
     except AgentError as error:
-        writer.error(error.message)
+        writer.error(_message(error))
         return 1
     finally:
         source.close()
         if connector is not None:
             connector.close()
     return 0
+
+
+def _message(error: AgentError) -> str:
+    return f"{error.message} (hint: {error.hint})" if error.hint else error.message
 
 
 def _install(args: argparse.Namespace) -> int:
