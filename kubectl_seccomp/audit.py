@@ -226,11 +226,11 @@ class SerialTracker:
         if not serials or self._ahead:
             return False
         first, last = serials[0], serials[-1]
-        if self._contiguous is None:
-            self.first = first
         contiguous = first - 1 if self._contiguous is None else self._contiguous
         if first < contiguous or len(set(serials)) != last - first + 1 or serials != sorted(serials):
             return False
+        if self._contiguous is None:
+            self.first = first
         self.lost += max(0, first - contiguous - 1)
         self._contiguous = last
         return True
