@@ -126,9 +126,9 @@ def make_log(path: Path, lines: int, seed: int = 7) -> None:
             out.write("\n".join(batch) + "\n")
 
 
-def timed(command: list[str] | str, shell: bool = False) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (KiB) of the child, and its stdout."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def timed(command: list[str] | str, shell: bool = False) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user + system, every process of the command), and stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(
         command,
@@ -140,8 +140,9 @@ def timed(command: list[str] | str, shell: bool = False) -> tuple[float, int, st
         env={**os.environ, "LC_ALL": os.environ.get("LC_ALL", "C.UTF-8")},
     )
     elapsed = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(before, after), result.stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return elapsed, cpu, result.stdout
 
 
 def peak_rss(command: list[str]) -> int:
@@ -165,18 +166,24 @@ def main() -> int:
     sizes = [int(size) for size in args.sizes.split(",")]
     pid = PIDS[3]
     ours_cmd = [sys.executable, "-m", "kubectl_seccomp", "generate", "--pid", str(pid), "--audit-log"]
-    print(f"{'lines':>9} {'pipeline s':>11} {'generate s':>11} {'ratio':>6} {'peak MiB':>9}  same syscalls")
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(
+        f"{'lines':>9} {'pipeline s':>11} {'generate s':>11} {'ratio':>6}"
+        f" {'pipeline CPU s':>15} {'generate CPU s':>15} {'CPU ratio':>9} {'peak MiB':>9}  same syscalls"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         for size in sizes:
             log = Path(scratch) / f"audit-{size}.log"
             make_log(log, size)
             pipeline = f"grep type=SECCOMP {log} | grep 'pid={pid} ' | grep -o 'syscall=[0-9]*' | sort -u"
-            pipe_times, ours_times = [], []
+            pipe_times, ours_times, pipe_cpu, ours_cpu = [], [], [], []
             for _ in range(args.repeat):  # interleaved, so both see the same machine
-                seconds, _, pipe_out = timed(pipeline, shell=True)
+                seconds, cpu, pipe_out = timed(pipeline, shell=True)
                 pipe_times.append(seconds)
-                seconds, _, ours_out = timed([*ours_cmd, str(log)])
+                pipe_cpu.append(cpu)
+                seconds, cpu, ours_out = timed([*ours_cmd, str(log)])
                 ours_times.append(seconds)
+                ours_cpu.append(cpu)
             numbers = {int(line.split("=")[1]) for line in pipe_out.split()}
             x86 = arch_by_name("x86_64")
             assert x86 is not None
@@ -184,9 +191,10 @@ def main() -> int:
             got = {name for rule in json.loads(ours_out)["syscalls"] for name in rule["names"]}
             rss_kib = peak_rss([*ours_cmd, str(log)])
             pipe_best, ours_best = min(pipe_times), min(ours_times)
+            pipe_c, ours_c = min(pipe_cpu), min(ours_cpu)
             print(
-                f"{size:>9} {pipe_best:>11.3f} {ours_best:>11.3f} {ours_best / pipe_best:>6.2f} "
-                f"{rss_kib / 1024:>9.1f}  {expected == got}"
+                f"{size:>9} {pipe_best:>11.3f} {ours_best:>11.3f} {ours_best / pipe_best:>6.2f}"
+                f" {pipe_c:>15.3f} {ours_c:>15.3f} {ours_c / pipe_c:>9.2f} {rss_kib / 1024:>9.1f}  {expected == got}"
             )
             log.unlink()
     return 0
