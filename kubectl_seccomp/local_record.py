@@ -36,14 +36,29 @@ from kubectl_seccomp.profile import Profile
 
 LOG_PROFILE_TOKEN = "{log_profile}"
 _DENIALS = frozenset({"KILL_PROCESS", "KILL_THREAD", "TRAP", "ERRNO"})
-# Called only by the kernel's signal trampoline, whenever a handler returns:
-# a recording sees it only if a signal happened to arrive (runc's Go init gets
-# asynchronous preemption signals at random), and denying it kills the process
-# with SIGSEGV. So every profile allows it (seen: runc, 1 start in 3 crashed).
-ALWAYS_ALLOWED = {"x86_64": ("rt_sigreturn",), "i386": ("rt_sigreturn", "sigreturn"),
-                  "aarch64": ("rt_sigreturn",), "arm": ("rt_sigreturn", "sigreturn"),
-                  "ppc64le": ("rt_sigreturn",), "s390x": ("rt_sigreturn", "sigreturn"),
-                  "riscv64": ("rt_sigreturn",)}
+# The same policy as the cluster's record workflow (kubectl_seccomp/record.py;
+# kept in step with it, to move into one shared module): returning from a
+# signal handler and exiting happen at any time, even if not while we watched
+# (seen: a runc container killed by SIGSEGV 1 start in 3 without
+# rt_sigreturn), so they are never denied...
+ALWAYS_ALLOWED: dict[str, tuple[str, ...]] = {
+    "x86_64": ("rt_sigreturn", "exit", "exit_group"),
+    "i386": ("rt_sigreturn", "sigreturn", "exit", "exit_group"),
+    "aarch64": ("rt_sigreturn", "exit", "exit_group"),
+    "arm": ("rt_sigreturn", "sigreturn", "exit", "exit_group"),
+    "ppc64le": ("rt_sigreturn", "exit", "exit_group"),
+    "s390x": ("rt_sigreturn", "sigreturn", "exit", "exit_group"),
+    "riscv64": ("rt_sigreturn", "exit", "exit_group"),
+}
+# ...and runc's init, a Go program, runs under the container's filter: what it
+# calls depends on timing (GC, scheduler, preemption signals). When runc was
+# seen, every container gets what runc's init did in any of them and these.
+RUNC_INIT_COMM = "runc:[2:INIT]"
+GO_RUNTIME = (
+    "futex", "nanosleep", "sched_yield", "madvise", "mmap", "munmap", "mprotect", "rt_sigaction",
+    "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "gettid", "getpid", "tgkill", "clone", "exit",
+    "exit_group", "epoll_pwait", "epoll_ctl", "epoll_create1", "pipe2", "read", "write", "close", "fcntl",
+)
 # Native and compat architectures of the machine we run on.
 _HOST_ARCHES = {
     "x86_64": ("x86_64", "i386"),
@@ -138,19 +153,27 @@ def _write(
     options: LocalOptions, events: list[dict[str, Any]], exit_code: int, source: str
 ) -> LocalRecording:
     recording = LocalRecording(exit_code=exit_code, source=source)
+    runtime_calls: set[tuple[str, str]] = set()
     for event in events:
         kind = event.get("event")
         if kind == "syscall" and event["action"] in _DENIALS and not options.include_denied:
             recording.denied.append(event)
         elif kind == "syscall":
             recording.syscalls.setdefault(event["container"], set()).add((event["arch"], event["name"]))
+            if event.get("comm") == RUNC_INIT_COMM:
+                runtime_calls.add((event["arch"], event["name"]))
         elif kind == "unknown":
             recording.unknown.append(event)
         elif kind == "counters":
             recording.counters = {k: v for k, v in event.items() if k != "event"}
-    for container, pairs in sorted(recording.syscalls.items()):
-        pairs = pairs | {(arch, name) for arch, _ in pairs for name in ALWAYS_ALLOWED.get(arch, ())}
+    for container, observed in sorted(recording.syscalls.items()):
+        arches = {arch for arch, _name in observed}
+        extra = {(arch, name) for arch in arches for name in ALWAYS_ALLOWED.get(arch, ())}
+        extra |= {(arch, name) for arch, name in runtime_calls if arch in arches}
+        if runtime_calls:
+            extra |= {(arch, name) for arch in arches for name in GO_RUNTIME}
         path = options.output_dir / f"{container[:12]}.json"
-        path.write_text(Profile.from_observations(sorted(pairs), log_denials=options.log_denials).to_json())
+        profile = Profile.from_observations(sorted(observed | extra), log_denials=options.log_denials)
+        path.write_text(profile.to_json())
         recording.profiles[container] = path
     return recording

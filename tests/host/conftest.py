@@ -97,6 +97,35 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def python_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root filesystem with the host's /usr/bin/python3 (Debian's), its libraries and stdlib."""
+    root = tmp_path_factory.mktemp("python-rootfs")
+    python = Path(os.path.realpath("/usr/bin/python3"))
+    version = python.name  # python3.11
+    stdlib = Path("/usr/lib") / version
+    skip = shutil.ignore_patterns("test", "idlelib", "tkinter", "ensurepip", "__pycache__", "site-packages",
+                                  "dist-packages", "lib2to3", "turtledemo")
+    shutil.copytree(stdlib, root / stdlib.relative_to("/"), ignore=skip, symlinks=True)
+    binaries = [python, *sorted((stdlib / "lib-dynload").glob("_ctypes*.so"))]
+    libraries: set[str] = set()
+    for binary in binaries:
+        ldd = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True).stdout
+        libraries.update(word for word in ldd.split() if word.startswith("/"))
+    for path in [python, *map(Path, sorted(libraries))]:
+        target = root / path.relative_to("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(os.path.realpath(path), target)
+    (root / "usr" / "bin" / "python3").symlink_to(version)
+    for directory in ("proc", "sys", "dev", "tmp", "etc"):
+        (root / directory).mkdir(exist_ok=True)
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/:/bin/sh\n")
+    (root / "www").mkdir()
+    (root / "www" / "index.html").write_text("<h1>hello from busybox httpd</h1>\n")  # the same site
+    (root / "www" / "big.txt").write_text("".join(f"line {i}\n" for i in range(20000)))
+    return root
+
+
+@pytest.fixture(scope="session")
 def log_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("profiles") / "log.json"
     path.write_text(json.dumps(LOG_PROFILE))

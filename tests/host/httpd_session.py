@@ -1,6 +1,9 @@
-"""Drive one busybox httpd container: start it, send it real requests, stop it.
+"""Drive one web server container: start it, send it real requests, stop it.
 
-    python3 httpd_session.py RUNTIME PROFILE ROOTFS PORT ANSWERS.json
+    python3 httpd_session.py RUNTIME PROFILE ROOTFS PORT ANSWERS.json [busybox|python]
+
+The server is busybox httpd (with a CGI shell script: fork+exec in the
+container) or ``python3 -m http.server`` from a rootfs made of the host's Python.
 
 Used both while recording (under the log profile) and while enforcing (under
 the generated profile); the two ANSWERS files must be equal. Exits non-zero if
@@ -18,6 +21,11 @@ import urllib.request
 import uuid
 
 runtime, profile, rootfs, port, answers_path = sys.argv[1:6]
+server = sys.argv[6] if len(sys.argv) > 6 else "busybox"
+SERVERS = {
+    "busybox": ["/bin/httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", "/www"],
+    "python": ["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", "/www", port],
+}
 GLOBAL = ["podman", "--runtime", runtime, "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
 name = f"httpd-{uuid.uuid4().hex[:8]}"
 REQUESTS = [
@@ -39,13 +47,17 @@ def fetch(method: str, path: str) -> dict[str, object]:
         return {"status": error.code, "body": ""}
 
 
-container = subprocess.run(
+started = subprocess.run(
     [*GLOBAL, "run", "--detach", "--name", name, "--network", "host",
      "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
      "--security-opt", f"seccomp={profile}", "--rootfs", rootfs,
-     "/bin/httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", "/www"],
-    check=True, capture_output=True, text=True,
-).stdout.strip().splitlines()[-1]
+     *SERVERS[server]],
+    capture_output=True, text=True,
+)
+if started.returncode != 0:
+    subprocess.run([*GLOBAL, "rm", "--force", name], capture_output=True)
+    sys.exit(f"podman run failed ({started.returncode}): {started.stderr}")
+container = started.stdout.strip().splitlines()[-1]
 try:
     deadline = time.monotonic() + 30
     while True:

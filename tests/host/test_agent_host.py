@@ -135,6 +135,28 @@ end_of_event_timeout = 2
 """
 
 
+def test_unknown_syscall_number_is_reported_by_number(
+    python_rootfs: Path, log_profile: Path, tmp_path: Path, agents: list[Agent]
+) -> None:
+    """A container calls syscall 999, which no table names: an ``unknown`` event, once."""
+    agent = Agent(tmp_path, "--source", "netlink")
+    agents.append(agent)
+    code = ("import ctypes; libc = ctypes.CDLL(None, use_errno=True)\n"
+            "for _ in range(3): print(libc.syscall(999), ctypes.get_errno())")
+    name = unique("unknown")
+    result = podman("crun", *run_args(log_profile, python_rootfs, "--rm", name=name),
+                    "/usr/bin/python3", "-c", code, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["-1", "38"] * 3  # ENOSYS: the filter logged it, the kernel has none
+    events = agent.stop()
+    unknown = [e for e in events if e["event"] == "unknown" and e["number"] == 999]
+    assert len(unknown) == 1, unknown
+    assert unknown[0]["arch"] == "x86_64" and unknown[0]["action"] == "LOG"
+    assert len(unknown[0]["container"]) == 64
+    # The interpreter's own calls are named as usual, in the same container.
+    assert "openat" in syscalls_of(events, unknown[0]["container"])
+
+
 @pytest.fixture
 def auditd(tmp_path: Path) -> object:
     """auditd for one test, writing to a 1 MB-rotated log under tmp_path (the host's stays alone).
