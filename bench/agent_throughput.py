@@ -135,7 +135,6 @@ def datagram_rate(lines: list[bytes], proc: Path) -> float:
     source = NetlinkSource.__new__(NetlinkSource)
     source.overruns = 0
     source._sock = reader
-    source._prefixes = {}
     follower = Follower(source, Attributor(str(proc)), EventWriter(io.BytesIO()), interval=2.0)
     header = struct.Struct("=IHHII")
     cpu = 0.0

@@ -41,6 +41,9 @@ AUDIT_FIRST_TYPE = 1000  # below: netlink control messages (NLMSG_DONE, errors, 
 AUDIT_SECCOMP = 1326
 _NLMSGHDR = struct.Struct("=IHHII")
 _READ_CHUNK = 1 << 20
+_SECCOMP_TYPE = struct.pack("=H", AUDIT_SECCOMP)
+_SECCOMP_PREFIX = b"type=%d msg=" % AUDIT_SECCOMP
+_NLMSG_LEN = struct.Struct("=I")
 _MAX_DATAGRAM = 9216  # an audit message is at most MAX_AUDIT_MESSAGE_LENGTH (8970) bytes + header
 
 DEFAULT_AUDIT_LOG = "/var/log/audit/audit.log"
@@ -93,7 +96,6 @@ class NetlinkSource(Source):
             ) from error
         sock.setblocking(False)
         self._sock: Optional[socket.socket] = sock
-        self._prefixes: dict[int, bytes] = {}
 
     def fileno(self) -> Optional[int]:
         return self._sock.fileno() if self._sock is not None else None
@@ -105,10 +107,9 @@ class NetlinkSource(Source):
         lines: list[bytes] = []
         append = lines.append
         recv = sock.recv
-        unpack = _NLMSGHDR.unpack_from
-        prefixes = self._prefixes
         # The hot loop of the agent: one recv per audit record (the kernel
-        # sends each as its own datagram), so keep the per-record work small.
+        # sends each as its own datagram), so the usual case -- one SECCOMP
+        # message in the datagram -- is a header check and one concatenation.
         while True:
             try:
                 data = recv(_MAX_DATAGRAM)
@@ -119,15 +120,8 @@ class NetlinkSource(Source):
                     self.overruns += 1
                     continue
                 raise AgentError(f"reading the audit netlink socket: {error}") from error
-            if len(data) < _NLMSGHDR.size:
-                continue
-            length, msg_type = unpack(data)[:2]
-            if (length + 3) & ~3 >= len(data) >= length:  # one message: the usual case
-                if msg_type >= AUDIT_FIRST_TYPE:
-                    prefix = prefixes.get(msg_type)
-                    if prefix is None:
-                        prefix = prefixes[msg_type] = b"type=%d msg=" % msg_type
-                    append(prefix + data[_NLMSGHDR.size : length].rstrip(b"\0\n"))
+            if data[4:6] == _SECCOMP_TYPE and _NLMSG_LEN.unpack_from(data)[0] == len(data):
+                append(_SECCOMP_PREFIX + data[16:].rstrip(b"\0\n"))
             else:
                 lines.extend(split_netlink(data))
 
