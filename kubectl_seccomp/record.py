@@ -444,8 +444,9 @@ class Recorder:
         process: Optional[subprocess.Popen[bytes]] = None
         exit_code: Optional[int] = None
         reason = "interrupted (Ctrl-C)"
-        self.reporter.phase("tracing; Ctrl-C stops the recording")
         try:
+            # Inside the try: a Ctrl-C right after the user reads this line stops the recording.
+            self.reporter.phase("tracing; Ctrl-C stops the recording")
             if o.exec_command:
                 process = self.start_exec(o.exec_command)
             while True:
