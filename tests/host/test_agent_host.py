@@ -263,7 +263,15 @@ def test_kmsg_loss_count_matches_serial_gaps(
         while run.poll() is None:
             select.select([fd for fd in (truth.fileno(), kmsg.fileno()) if fd is not None], [], [], 0.1)
             drain()
-        deadline = time.monotonic() + 3
+        # The kernel prints "N callbacks suppressed" with the first message it lets
+        # through after the rate limit's interval (5 s): make one, and read it.
+        deadline = time.monotonic() + 5.5
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            drain()
+        subprocess.run(["/usr/bin/python3", str(REPO / "tests" / "fixtures" / "exercise.py"), "log"],
+                       capture_output=True, timeout=60, check=True)
+        deadline = time.monotonic() + 1
         while time.monotonic() < deadline:
             time.sleep(0.1)
             drain()
@@ -307,12 +315,14 @@ def test_vanished_pid_and_bad_lines_are_counted_not_fatal(tmp_path: Path, agents
     agents.append(agent)
     capture = NetlinkSource()
     agent.pause()
-    result = subprocess.run(["/usr/bin/python3", str(REPO / "tests" / "fixtures" / "exercise.py"), "log"],
-                            capture_output=True, text=True, timeout=60)
+    exercise = subprocess.Popen(["/usr/bin/python3", str(REPO / "tests" / "fixtures" / "exercise.py"), "log"],
+                                stdout=subprocess.DEVNULL)
+    assert exercise.wait(timeout=60) == 0
     agent.resume()
-    assert result.returncode == 0, result.stderr
     time.sleep(0.5)
-    real = [line for line in capture.read_lines() if line.startswith(b"type=1326 ")]
+    # Its records only: containers of other users of this machine may be logging too.
+    mine = b" pid=%d " % exercise.pid
+    real = [line for line in capture.read_lines() if line.startswith(b"type=1326 ") and mine in line]
     capture.close()
     counters = final_counters(agent.stop())
     assert counters["unattributed"] >= 5  # exercise.py logs a handful of calls, then exits
