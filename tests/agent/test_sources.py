@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from kubectl_seccomp.agent.sources import AuditLogSource, KmsgSource, split_netlink
 
@@ -122,3 +126,27 @@ def test_auditlog_several_rotations_between_two_polls(tmp_path: Path) -> None:
     with log.open("ab") as handle:
         handle.write(b"c4\n")
     assert source.read_lines() == [b"c4"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_follow_exits_cleanly_on_a_signal_with_final_counters(tmp_path: Path, signum: int) -> None:
+    fifo = tmp_path / "audit.fifo"
+    os.mkfifo(fifo)
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "kubectl_seccomp.agent", "follow", "--source", "auditlog", "--audit-log", str(fifo),
+         "--no-proc-connector", "--interval", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    writer = os.open(fifo, os.O_WRONLY)  # blocks until the agent has opened it
+    try:
+        os.write(writer, (RECORDS / "kmsg.txt").read_bytes())
+        time.sleep(1.0)
+        agent.send_signal(signum)
+        out, err = agent.communicate(timeout=30)
+    finally:
+        os.close(writer)
+    assert agent.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[0]["event"] == "start"
+    assert events[-1]["event"] == "counters" and events[-1]["records"] > 0
+    assert sum(1 for e in events if e["event"] == "counters") >= 3  # periodic, then the final one
