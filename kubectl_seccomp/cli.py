@@ -14,7 +14,18 @@ from typing import Optional
 import click
 import typer
 
-from kubectl_seccomp.commands import apply, cleanup, diff, generate, merge, record, rollback, status, version
+from kubectl_seccomp.commands import (
+    apply,
+    cleanup,
+    diff,
+    generate,
+    merge,
+    record,
+    record_local,
+    rollback,
+    status,
+    version,
+)
 from kubectl_seccomp.errors import SeccompError
 
 app = typer.Typer(
@@ -33,6 +44,7 @@ app.command("apply")(apply.command)
 app.command("rollback")(rollback.command)
 app.command("status")(status.command)
 app.command("cleanup")(cleanup.command)
+app.command("record-local")(record_local.command)
 app.command("version")(version.command)
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from kubectl_seccomp import runtime_policy
 from kubectl_seccomp.agent.attribution import Attributor, ProcConnector
 from kubectl_seccomp.agent.events import EventWriter
 from kubectl_seccomp.agent.follow import Follower
@@ -36,29 +37,7 @@ from kubectl_seccomp.profile import Profile
 
 LOG_PROFILE_TOKEN = "{log_profile}"
 _DENIALS = frozenset({"KILL_PROCESS", "KILL_THREAD", "TRAP", "ERRNO"})
-# The same policy as the cluster's record workflow (kubectl_seccomp/record.py;
-# kept in step with it, to move into one shared module): returning from a
-# signal handler and exiting happen at any time, even if not while we watched
-# (seen: a runc container killed by SIGSEGV 1 start in 3 without
-# rt_sigreturn), so they are never denied...
-ALWAYS_ALLOWED: dict[str, tuple[str, ...]] = {
-    "x86_64": ("rt_sigreturn", "exit", "exit_group"),
-    "i386": ("rt_sigreturn", "sigreturn", "exit", "exit_group"),
-    "aarch64": ("rt_sigreturn", "exit", "exit_group"),
-    "arm": ("rt_sigreturn", "sigreturn", "exit", "exit_group"),
-    "ppc64le": ("rt_sigreturn", "exit", "exit_group"),
-    "s390x": ("rt_sigreturn", "sigreturn", "exit", "exit_group"),
-    "riscv64": ("rt_sigreturn", "exit", "exit_group"),
-}
-# ...and runc's init, a Go program, runs under the container's filter: what it
-# calls depends on timing (GC, scheduler, preemption signals). When runc was
-# seen, every container gets what runc's init did in any of them and these.
 RUNC_INIT_COMM = "runc:[2:INIT]"
-GO_RUNTIME = (
-    "futex", "nanosleep", "sched_yield", "madvise", "mmap", "munmap", "mprotect", "rt_sigaction",
-    "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "gettid", "getpid", "tgkill", "clone", "exit",
-    "exit_group", "epoll_pwait", "epoll_ctl", "epoll_create1", "pipe2", "read", "write", "close", "fcntl",
-)
 # Native and compat architectures of the machine we run on.
 _HOST_ARCHES = {
     "x86_64": ("x86_64", "i386"),
@@ -149,9 +128,7 @@ def _events(output: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in output.splitlines() if line.strip()]
 
 
-def _write(
-    options: LocalOptions, events: list[dict[str, Any]], exit_code: int, source: str
-) -> LocalRecording:
+def _write(options: LocalOptions, events: list[dict[str, Any]], exit_code: int, source: str) -> LocalRecording:
     recording = LocalRecording(exit_code=exit_code, source=source)
     runtime_calls: set[tuple[str, str]] = set()
     for event in events:
@@ -167,11 +144,7 @@ def _write(
         elif kind == "counters":
             recording.counters = {k: v for k, v in event.items() if k != "event"}
     for container, observed in sorted(recording.syscalls.items()):
-        arches = {arch for arch, _name in observed}
-        extra = {(arch, name) for arch in arches for name in ALWAYS_ALLOWED.get(arch, ())}
-        extra |= {(arch, name) for arch, name in runtime_calls if arch in arches}
-        if runtime_calls:
-            extra |= {(arch, name) for arch in arches for name in GO_RUNTIME}
+        extra = runtime_policy.additions(observed, runtime_calls)
         path = options.output_dir / f"{container[:12]}.json"
         profile = Profile.from_observations(sorted(observed | extra), log_denials=options.log_denials)
         path.write_text(profile.to_json())

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
+from kubectl_seccomp import runtime_policy
 from kubectl_seccomp.apply import (
     ApplyResult,
     Reporter,
@@ -57,47 +58,6 @@ from kubectl_seccomp.kube.errors import KubeError, NodeCommandFailed, RolloutFai
 from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.profile import Profile
 from kubectl_seccomp.trace import Counters, Target, TraceState, TraceView, parse_event
-
-ALWAYS_ALLOWED: dict[str, tuple[str, ...]] = {
-    "x86_64": ("rt_sigreturn", "exit", "exit_group"),
-    "i386": ("rt_sigreturn", "sigreturn", "exit", "exit_group"),
-    "aarch64": ("rt_sigreturn", "exit", "exit_group"),
-    "arm": ("rt_sigreturn", "sigreturn", "exit", "exit_group"),
-    "ppc64le": ("rt_sigreturn", "exit", "exit_group"),
-    "s390x": ("rt_sigreturn", "sigreturn", "exit", "exit_group"),
-    "riscv64": ("rt_sigreturn", "exit", "exit_group"),
-}
-
-
-# Calls the Go runtime of runc's init process may make at any point (GC,
-# scheduler, signals), whether or not a recording happened to see them.
-GO_RUNTIME = (
-    "futex",
-    "nanosleep",
-    "sched_yield",
-    "madvise",
-    "mmap",
-    "munmap",
-    "mprotect",
-    "rt_sigaction",
-    "rt_sigprocmask",
-    "rt_sigreturn",
-    "sigaltstack",
-    "gettid",
-    "getpid",
-    "tgkill",
-    "clone",
-    "exit",
-    "exit_group",
-    "epoll_pwait",
-    "epoll_ctl",
-    "epoll_create1",
-    "pipe2",
-    "read",
-    "write",
-    "close",
-    "fcntl",
-)
 
 
 class RecordReporter(Reporter, Protocol):
@@ -196,11 +156,7 @@ def container_targets(pods: list[Obj]) -> dict[str, Target]:
                 if cid:
                     targets[cid] = Target(pod["metadata"]["name"], entry["name"], init, node)
                 last = _container_id(
-                    {
-                        "containerID": ((entry.get("lastState") or {}).get("terminated") or {}).get(
-                            "containerID"
-                        )
-                    }
+                    {"containerID": ((entry.get("lastState") or {}).get("terminated") or {}).get("containerID")}
                 )
                 if last:
                     targets[last] = Target(pod["metadata"]["name"], entry["name"], init, node)
@@ -254,17 +210,14 @@ class Recorder:
         deployment = self.validate()
         eligible = node_ops.eligible_nodes(self.api, wl.pod_spec(deployment))
         if not eligible:
-            raise KubeError(
-                f"no Ready, schedulable node can run pods of deployment {o.name}", hint="kubectl get nodes"
-            )
+            raise KubeError(f"no Ready, schedulable node can run pods of deployment {o.name}", hint="kubectl get nodes")
         node_names = [node.name for node in eligible]
         self.lock(deployment)
 
         # The agent pods install the log profile before they follow, and
         # remove it when they are deleted: no extra pod start-ups.
         self.reporter.phase(
-            f"installing the log profile {self.log_profile} and starting the node agent on "
-            f"{len(node_names)} node(s)"
+            f"installing the log profile {self.log_profile} and starting the node agent on {len(node_names)} node(s)"
         )
         self.touched_nodes = True
         node_ops.ensure_namespace(self.api, o.node.namespace)
@@ -273,9 +226,7 @@ class Recorder:
         self.state = state = TraceState(wanted=frozenset(info.name for info in self.selected))
         self.start_followers(node_names, state, log_profile.to_json())
 
-        self.reporter.phase(
-            f"pointing {len(self.selected)} container(s) at the log profile; waiting for the rollout"
-        )
+        self.reporter.phase(f"pointing {len(self.selected)} container(s) at the log profile; waiting for the rollout")
         deployment = self.api.get_deployment(o.namespace, o.name)
         wl.patch(
             self.api,
@@ -355,9 +306,7 @@ class Recorder:
     def lock(self, deployment: Obj) -> None:
         before = wl.current_originals(deployment)
         self.before = before
-        changes: dict[str, Optional[str]] = {
-            wl.RECORDING_ANNOTATION: lock_value(self.run_id, self.log_profile)
-        }
+        changes: dict[str, Optional[str]] = {wl.RECORDING_ANNOTATION: lock_value(self.run_id, self.log_profile)}
         if wl.read_originals(deployment) is None:
             changes[wl.ORIGINAL_ANNOTATION] = before.to_json()
             self.added_original = True
@@ -366,9 +315,7 @@ class Recorder:
 
     def start_followers(self, node_names: list[str], state: TraceState, log_profile: str) -> None:
         o = self.options
-        configmap = node_ops.create_payload(
-            self.api, o.node, self.run_id, self.agent, {node_ops.LOG_KEY: log_profile}
-        )
+        configmap = node_ops.create_payload(self.api, o.node, self.run_id, self.agent, {node_ops.LOG_KEY: log_profile})
         args = ["--source", o.source]
         for node in node_names:
             pod = node_ops.start_follower(
@@ -390,9 +337,7 @@ class Recorder:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 missing = [
-                    f.node
-                    for f in self.followers
-                    if f.node not in state.sources or f.node not in state.log_installed
+                    f.node for f in self.followers if f.node not in state.sources or f.node not in state.log_installed
                 ]
                 raise NodeCommandFailed(
                     f"the node agent did not start reading audit records on {', '.join(missing)}",
@@ -500,9 +445,7 @@ class Recorder:
                 "KUBECTL_SECCOMP_NAMESPACE": o.namespace,
                 "KUBECTL_SECCOMP_DEPLOYMENT": o.name,
                 "KUBECTL_SECCOMP_PODS": " ".join(p["metadata"]["name"] for p in pods),
-                "KUBECTL_SECCOMP_POD_IPS": " ".join(
-                    (p.get("status") or {}).get("podIP") or "" for p in pods
-                ).strip(),
+                "KUBECTL_SECCOMP_POD_IPS": " ".join((p.get("status") or {}).get("podIP") or "" for p in pods).strip(),
             }
         )
         self.reporter.phase(f"running --exec: {command}")
@@ -535,16 +478,7 @@ class Recorder:
                 self.warn(f"container {info.name}: no syscall was traced; no profile written")
                 results.append(ContainerResult(info.name, info.init, 0, (), 0, 0, None, None))
                 continue
-            # Returning from a signal handler and exiting happen at any time, even if
-            # not while we watched: never deny them.
-            arches = {arch for arch, _name in observed}
-            extra = {(arch, name) for arch in arches for name in ALWAYS_ALLOWED.get(arch, ())}
-            # runc's init runs under every container's filter; what it calls depends
-            # on timing (its Go runtime's GC and scheduler), so every container gets
-            # what runc did in any of them, and the Go runtime's background calls.
-            extra |= {(arch, name) for arch, name in state.runtime_calls if arch in arches}
-            if state.runtime_calls:
-                extra |= {(arch, name) for arch in arches for name in GO_RUNTIME}
+            extra = runtime_policy.additions(observed, state.runtime_calls)
             profile = Profile.from_observations(sorted(set(observed) | extra), log_denials=o.log_denials)
             path = o.output_dir / o.namespace / f"{o.name}-{info.name}.json"
             try:
@@ -591,9 +525,7 @@ class Recorder:
                         paths=[self.log_profile],
                     )
                 except SeccompError as error:
-                    self.warn(
-                        f"could not remove the log profile: {error.message}; run `kubectl seccomp cleanup`"
-                    )
+                    self.warn(f"could not remove the log profile: {error.message}; run `kubectl seccomp cleanup`")
                 self._delete_node_objects()
             if on_log:
                 self.reporter.phase(
@@ -618,8 +550,7 @@ class Recorder:
                 wl.patch(self.api, deployment, wl.annotation_ops(deployment, {wl.RECORDING_ANNOTATION: None}))
                 return False
             on_log = any(
-                (info.seccomp or {}).get("localhostProfile") == self.log_profile
-                for info in wl.containers(deployment)
+                (info.seccomp or {}).get("localhostProfile") == self.log_profile for info in wl.containers(deployment)
             )
             if on_log:
                 self.reporter.phase("putting the deployment back on its previous seccomp settings")
