@@ -98,17 +98,20 @@ _VALUE = rb'("[^"\n\x1d]*"|[0-9A-Fa-f]+|\(null\))'
 # agent must keep up with 200,000 records a second). A line cut anywhere before
 # code= does not match and counts as malformed.
 _GAP = rb"(?: [^ \n\x1d]*)*?"
+
+
+def _record_fields(pid: bytes) -> bytes:
+    """The fields of a SECCOMP record from `` pid=`` on; ``pid`` is the pattern of the pid."""
+    return (
+        rb" pid=(" + pid + rb") comm=" + _VALUE + rb" exe=" + _VALUE
+        + _GAP + rb" arch=([0-9a-fA-F]+) syscall=(\d+)" + _GAP + rb" code=0x([0-9a-fA-F]+)"
+    )  # fmt: skip
+
+
 _RECORD = (
     rb"(?:type=(?:SECCOMP|1326) (?:msg=)?audit\((\d+\.\d+):(\d+)\):|audit\[\d+\]: SECCOMP)"
     + _GAP
-    + rb" pid=(\d+) comm="
-    + _VALUE
-    + rb" exe="
-    + _VALUE
-    + _GAP
-    + rb" arch=([0-9a-fA-F]+) syscall=(\d+)"
-    + _GAP
-    + rb" code=0x([0-9a-fA-F]+)"
+    + _record_fields(rb"\d+")
 )
 RECORD_RE = re.compile(_RECORD)
 # A record whose fields did not all parse still announces itself with one of these.
@@ -128,18 +131,7 @@ _MARKS = (b"SECCOMP", b"type=1326")  # "SECCOMP" covers type=SECCOMP and journal
 @functools.lru_cache(maxsize=16)
 def _block_record_re(pids: frozenset[int]) -> re.Pattern[bytes]:
     pid = b"|".join(str(p).encode() for p in sorted(pids)) if pids else rb"\d+"
-    return re.compile(
-        rb" pid=("
-        + pid
-        + rb") comm="
-        + _VALUE
-        + rb" exe="
-        + _VALUE
-        + _GAP
-        + rb" arch=([0-9a-fA-F]+) syscall=(\d+)"
-        + _GAP
-        + rb" code=0x([0-9a-fA-F]+)"
-    )
+    return re.compile(_record_fields(pid))
 
 
 # The groups of a RECORD_RE match that identify a distinct record when counting
