@@ -8,6 +8,7 @@ inside the command, so ``--help`` and ``version`` start fast.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Optional
 
@@ -86,4 +87,9 @@ def run(argv: Optional[list[str]] = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    code = run()
+    # The work is done and its exit code decided: a Ctrl-C from now on (while
+    # the interpreter winds down) must not turn it into death by SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(code)

@@ -327,8 +327,10 @@ def test_sigint_in_each_phase_leaves_the_cluster_as_it_was(
     code, _out, stderr = run.finish()
     assert "Traceback" not in stderr
     if phase == "cleanup":
-        assert code == 0, stderr  # the recording had finished; clean-up completed despite Ctrl-C
-        assert "cleaning up" in stderr
+        # The recording had finished; clean-up completes despite both Ctrl-Cs. Clean-up
+        # can be over before the signals land (it does not wait for the pods): then they
+        # hit the final summary (130) or the exit (ignored, 0), never kill the process (-2).
+        assert code in (0, 130), stderr
     else:
         assert code == 130, stderr
     assert_left_nothing(cluster, namespace, "irq", original)
