@@ -138,6 +138,11 @@ class ClientApi(KubeApi):
                 ) from error
             raise
 
+    def _list(self, resource: str, namespace: Optional[str], call: Callable[[], Any]) -> list[Obj]:
+        """The items of one list call (``call`` returns the raw, unpreloaded response)."""
+        data = self._call("list", resource, namespace, None, lambda: _json(call()))
+        return list(data.get("items") or [])
+
     def get_deployment(self, namespace: str, name: str) -> Obj:
         return self._call(
             "get",
@@ -149,22 +154,16 @@ class ClientApi(KubeApi):
 
     def list_deployments(self, namespace: Optional[str]) -> list[Obj]:
         if namespace is None:
-            data = self._call(
-                "list",
+            return self._list(
                 "deployments.apps",
                 None,
-                None,
-                lambda: _json(self._apps.list_deployment_for_all_namespaces(_preload_content=False)),
+                lambda: self._apps.list_deployment_for_all_namespaces(_preload_content=False),
             )
-        else:
-            data = self._call(
-                "list",
-                "deployments.apps",
-                namespace,
-                None,
-                lambda: _json(self._apps.list_namespaced_deployment(namespace, _preload_content=False)),
-            )
-        return list(data.get("items") or [])
+        return self._list(
+            "deployments.apps",
+            namespace,
+            lambda: self._apps.list_namespaced_deployment(namespace, _preload_content=False),
+        )
 
     def patch_deployment(self, namespace: str, name: str, patch: list[Obj]) -> Obj:
         return self._call(
@@ -178,18 +177,13 @@ class ClientApi(KubeApi):
         )
 
     def list_replicasets(self, namespace: str, label_selector: str) -> list[Obj]:
-        data = self._call(
-            "list",
+        return self._list(
             "replicasets.apps",
             namespace,
-            None,
-            lambda: _json(
-                self._apps.list_namespaced_replica_set(
-                    namespace, label_selector=label_selector, _preload_content=False
-                )
+            lambda: self._apps.list_namespaced_replica_set(
+                namespace, label_selector=label_selector, _preload_content=False
             ),
         )
-        return list(data.get("items") or [])
 
     def list_pods(
         self, namespace: Optional[str], label_selector: str = "", field_selector: str = ""
@@ -200,18 +194,8 @@ class ClientApi(KubeApi):
         if field_selector:
             kwargs["field_selector"] = field_selector
         if namespace is None:
-            data = self._call(
-                "list", "pods", None, None, lambda: _json(self._core.list_pod_for_all_namespaces(**kwargs))
-            )
-        else:
-            data = self._call(
-                "list",
-                "pods",
-                namespace,
-                None,
-                lambda: _json(self._core.list_namespaced_pod(namespace, **kwargs)),
-            )
-        return list(data.get("items") or [])
+            return self._list("pods", None, lambda: self._core.list_pod_for_all_namespaces(**kwargs))
+        return self._list("pods", namespace, lambda: self._core.list_namespaced_pod(namespace, **kwargs))
 
     def get_pod(self, namespace: str, name: str) -> Obj:
         return self._call(
@@ -305,24 +289,16 @@ class ClientApi(KubeApi):
         return LogStream(lines(), close)
 
     def list_events(self, namespace: str, field_selector: str) -> list[Obj]:
-        data = self._call(
-            "list",
+        return self._list(
             "events",
             namespace,
-            None,
-            lambda: _json(
-                self._core.list_namespaced_event(
-                    namespace, field_selector=field_selector, _preload_content=False
-                )
+            lambda: self._core.list_namespaced_event(
+                namespace, field_selector=field_selector, _preload_content=False
             ),
         )
-        return list(data.get("items") or [])
 
     def list_nodes(self) -> list[Obj]:
-        data = self._call(
-            "list", "nodes", None, None, lambda: _json(self._core.list_node(_preload_content=False))
-        )
-        return list(data.get("items") or [])
+        return self._list("nodes", None, lambda: self._core.list_node(_preload_content=False))
 
     def get_namespace(self, name: str) -> Obj:
         return self._call(
@@ -378,18 +354,13 @@ class ClientApi(KubeApi):
         )
 
     def list_configmaps(self, namespace: str, label_selector: str) -> list[Obj]:
-        data = self._call(
-            "list",
+        return self._list(
             "configmaps",
             namespace,
-            None,
-            lambda: _json(
-                self._core.list_namespaced_config_map(
-                    namespace, label_selector=label_selector, _preload_content=False
-                )
+            lambda: self._core.list_namespaced_config_map(
+                namespace, label_selector=label_selector, _preload_content=False
             ),
         )
-        return list(data.get("items") or [])
 
     def delete_configmap(self, namespace: str, name: str) -> None:
         self._call(
