@@ -12,26 +12,7 @@ set -euo pipefail
 
 packages=(podman crun runc conmon auditd busybox-static python3-seccomp)
 
-missing=()
-for pkg in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "install-deps(host): installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  policy=/usr/sbin/policy-rc.d
-  created_policy=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' > "$policy"
-    chmod +x "$policy"
-    created_policy=1
-  fi
-  trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
-else
-  echo "install-deps(host): all packages present"
-fi
+bash "$(dirname "$0")/../apt-install.sh" "install-deps(host)" "${packages[@]}"
 
 # crun needs the hugetlb controller on a cgroup v1 host (DESIGN.md section 7).
 if [ ! -e /sys/fs/cgroup/cgroup.controllers ] && ! grep -q ' /sys/fs/cgroup/hugetlb cgroup ' /proc/mounts; then
