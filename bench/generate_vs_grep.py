@@ -10,7 +10,9 @@ one run times, side by side on the same file:
     kubectl seccomp generate --audit-log FILE --pid N
 
 and prints the ratio (ours / pipeline; goal below 1.0) and the peak memory of
-``generate`` for each size (goal: flat as the log grows).
+``generate`` for each size (goal: flat as the log grows). ``generate`` runs twice:
+as installed (the compiled census, when pip built it) and with
+``KUBECTL_SECCOMP_PURE_PYTHON=1`` (the pure-Python census, what the Krew zipapp runs).
 """
 
 from __future__ import annotations
@@ -126,7 +128,10 @@ def make_log(path: Path, lines: int, seed: int = 7) -> None:
             out.write("\n".join(batch) + "\n")
 
 
-def timed(command: list[str] | str, shell: bool = False) -> tuple[float, float, str]:
+PURE = {"KUBECTL_SECCOMP_PURE_PYTHON": "1"}
+
+
+def timed(command: list[str] | str, shell: bool = False, env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Wall seconds, CPU seconds (user + system, every process of the command), and stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -137,7 +142,7 @@ def timed(command: list[str] | str, shell: bool = False) -> tuple[float, float, 
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={**os.environ, "LC_ALL": os.environ.get("LC_ALL", "C.UTF-8")},
+        env={**os.environ, "LC_ALL": os.environ.get("LC_ALL", "C.UTF-8"), **(env or {})},
     )
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -145,17 +150,24 @@ def timed(command: list[str] | str, shell: bool = False) -> tuple[float, float, 
     return elapsed, cpu, result.stdout
 
 
-def peak_rss(command: list[str]) -> int:
+def stdout_of(command: list[str], env: dict[str, str] | None = None) -> str:
+    return subprocess.run(
+        command, check=True, capture_output=True, text=True, cwd=REPO, env={**os.environ, **(env or {})}
+    ).stdout
+
+
+def peak_rss(command: list[str], env: dict[str, str] | None = None) -> int:
     """Peak RSS of one command, measured in a fresh child so earlier runs don't mask it."""
     probe = (
         "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
-    return int(
-        subprocess.run(
-            [sys.executable, "-c", probe, *command], check=True, capture_output=True, text=True, cwd=REPO
-        ).stdout
-    )
+    return int(stdout_of([sys.executable, "-c", probe, *command], env))
+
+
+def census_in_use(env: dict[str, str] | None = None) -> str:
+    shown = stdout_of([sys.executable, "-m", "kubectl_seccomp", "version"], env)
+    return shown[shown.index("census: ") :].rstrip().removesuffix(")")
 
 
 def main() -> int:
@@ -167,34 +179,46 @@ def main() -> int:
     pid = PIDS[3]
     ours_cmd = [sys.executable, "-m", "kubectl_seccomp", "generate", "--pid", str(pid), "--audit-log"]
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(f"generate: {census_in_use()}; pure: {census_in_use(PURE)}")
     print(
-        f"{'lines':>9} {'pipeline s':>11} {'generate s':>11} {'ratio':>6}"
-        f" {'pipeline CPU s':>15} {'generate CPU s':>15} {'CPU ratio':>9} {'peak MiB':>9}  same syscalls"
+        f"{'lines':>9} {'pipeline s':>11} {'generate s':>11} {'ratio':>6} {'pure s':>7} {'ratio':>6}"
+        f" {'pipeline CPU s':>15} {'generate CPU s':>15} {'CPU ratio':>9} {'peak MiB':>9} {'pure MiB':>9}"
+        "  same syscalls"
     )
     with tempfile.TemporaryDirectory() as scratch:
         for size in sizes:
             log = Path(scratch) / f"audit-{size}.log"
             make_log(log, size)
             pipeline = f"grep type=SECCOMP {log} | grep 'pid={pid} ' | grep -o 'syscall=[0-9]*' | sort -u"
-            pipe_times, ours_times, pipe_cpu, ours_cpu = [], [], [], []
-            for _ in range(args.repeat):  # interleaved, so both see the same machine
-                seconds, cpu, pipe_out = timed(pipeline, shell=True)
-                pipe_times.append(seconds)
-                pipe_cpu.append(cpu)
-                seconds, cpu, ours_out = timed([*ours_cmd, str(log)])
-                ours_times.append(seconds)
-                ours_cpu.append(cpu)
-            numbers = {int(line.split("=")[1]) for line in pipe_out.split()}
+            times: dict[str, list[float]] = {"pipe": [], "ours": [], "pure": []}
+            cpu: dict[str, list[float]] = {"pipe": [], "ours": [], "pure": []}
+            outputs: dict[str, str] = {}
+            for _ in range(args.repeat):  # interleaved, so all three see the same machine
+                for name, command, shell, env in (
+                    ("pipe", pipeline, True, None),
+                    ("ours", [*ours_cmd, str(log)], False, None),
+                    ("pure", [*ours_cmd, str(log)], False, PURE),
+                ):
+                    seconds, used, outputs[name] = timed(command, shell=shell, env=env)
+                    times[name].append(seconds)
+                    cpu[name].append(used)
+            numbers = {int(line.split("=")[1]) for line in outputs["pipe"].split()}
             x86 = arch_by_name("x86_64")
             assert x86 is not None
             expected = {syscall_name(x86, n) for n in numbers}
-            got = {name for rule in json.loads(ours_out)["syscalls"] for name in rule["names"]}
+            same = all(
+                expected == {name for rule in json.loads(outputs[ours])["syscalls"] for name in rule["names"]}
+                for ours in ("ours", "pure")
+            )
             rss_kib = peak_rss([*ours_cmd, str(log)])
-            pipe_best, ours_best = min(pipe_times), min(ours_times)
-            pipe_c, ours_c = min(pipe_cpu), min(ours_cpu)
+            pure_rss_kib = peak_rss([*ours_cmd, str(log)], PURE)
+            best = {name: min(values) for name, values in times.items()}
+            best_cpu = {name: min(values) for name, values in cpu.items()}
             print(
-                f"{size:>9} {pipe_best:>11.3f} {ours_best:>11.3f} {ours_best / pipe_best:>6.2f}"
-                f" {pipe_c:>15.3f} {ours_c:>15.3f} {ours_c / pipe_c:>9.2f} {rss_kib / 1024:>9.1f}  {expected == got}"
+                f"{size:>9} {best['pipe']:>11.3f} {best['ours']:>11.3f} {best['ours'] / best['pipe']:>6.2f}"
+                f" {best['pure']:>7.3f} {best['pure'] / best['pipe']:>6.2f}"
+                f" {best_cpu['pipe']:>15.3f} {best_cpu['ours']:>15.3f} {best_cpu['ours'] / best_cpu['pipe']:>9.2f}"
+                f" {rss_kib / 1024:>9.1f} {pure_rss_kib / 1024:>9.1f}  {same}"
             )
             log.unlink()
     return 0

@@ -29,7 +29,7 @@ import heapq
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Callable, NamedTuple, Optional, Union
 
 from kubectl_seccomp.syscalls import Arch, arch_from_audit, syscall_name
 
@@ -134,6 +134,41 @@ def _block_record_re(pids: frozenset[int]) -> re.Pattern[bytes]:
     return re.compile(_record_fields(pid))
 
 
+class BlockCensus(NamedTuple):
+    """What a block of lines holds besides its records (see :func:`census_block`)."""
+
+    lines: int
+    marks: int  # occurrences of the SECCOMP record marks
+    # Every audit serial in order, or (first, last) when they never go down and
+    # never skip a number (what the compiled census returns for such blocks).
+    serials: Union[tuple[int, int], list[int]]
+    suppressed: int  # kauditd_printk_skb "callbacks suppressed" totals
+    # Where the selected processes' records can be: None for the whole block; the
+    # compiled census gives just the lines holding " pid=N comm=" of a selected
+    # pid, each from there on (the record pattern finds the same records in it).
+    record_text: Optional[bytes] = None
+
+
+# A census of a block for the selected pids; None where census_block must answer.
+Census = Callable[[bytes, frozenset[int]], Optional[BlockCensus]]
+
+
+def census_block(block: bytes) -> BlockCensus:
+    """Count the lines, record marks and serials of a block of whole lines.
+
+    The reference for the optional compiled census (``kubectl_seccomp._census``),
+    which must give the same answer.
+    """
+    lines = block.count(b"\n")
+    if block and not block.endswith(b"\n"):
+        lines += 1
+    marks = sum(block.count(mark) for mark in _MARKS)
+    serial_re = _SERIAL_RE if b"type=DAEMON_" in block else _BLOCK_SERIAL_RE
+    serials = list(map(int, serial_re.findall(block)))
+    suppressed = sum(int(n) for n in _SUPPRESSED_RE.findall(block)) if b"callbacks suppressed" in block else 0
+    return BlockCensus(lines, marks, serials, suppressed)
+
+
 # The groups of a RECORD_RE match that identify a distinct record when counting
 # (time and serial excluded).
 RecordKey = tuple[bytes, bytes, bytes, bytes, bytes, bytes]
@@ -215,11 +250,24 @@ class SerialTracker:
         Returns False, having changed nothing, when the block is not such a run;
         the caller then feeds the serials one by one.
         """
-        if not serials or self._ahead:
+        if not serials:
             return False
         first, last = serials[0], serials[-1]
+        if len(set(serials)) != last - first + 1 or serials != sorted(serials):
+            return False
+        return self.see_run(first, last)
+
+    def see_run(self, first: int, last: int) -> bool:
+        """Take a block whose serials never go down and never skip a number, from ``first`` to ``last``.
+
+        Returns False, having changed nothing, when serials seen before do not
+        let the run be taken whole (some arrived out of order, or the run starts
+        behind them); the caller then feeds the serials one by one.
+        """
+        if self._ahead:
+            return False
         contiguous = first - 1 if self._contiguous is None else self._contiguous
-        if first < contiguous or len(set(serials)) != last - first + 1 or serials != sorted(serials):
+        if first < contiguous:
             return False
         if self._contiguous is None:
             self.first = first
@@ -337,37 +385,41 @@ class AuditScanner:
         stats.records += 1
         return match
 
-    def feed_block(self, block: bytes, pids: frozenset[int] = frozenset()) -> Counter[RecordKey]:
+    def feed_block(
+        self, block: bytes, pids: frozenset[int] = frozenset(), census: Optional[Census] = None
+    ) -> Counter[RecordKey]:
         """Count the distinct records of a block of whole lines.
 
         The same as :meth:`feed_line` on each line, without a Python object
         per line: this is what makes ``generate`` fast on big logs. With
         ``pids``, only those processes' records are counted; the others are
         counted in ``stats.filtered`` (and a malformed record among them is
-        not told apart from them).
+        not told apart from them). ``census`` may stand in for
+        :func:`census_block` (the compiled one does); where it returns None,
+        :func:`census_block` answers.
         """
         stats = self.stats
-        lines = block.count(b"\n")
-        if block and not block.endswith(b"\n"):
-            lines += 1
-        marked = sum(block.count(mark) for mark in _MARKS)
-        counts: Counter[RecordKey] = Counter(_block_record_re(pids).findall(block))
+        found = census(block, pids) if census is not None else None
+        if found is None:
+            found = census_block(block)
+        record_text = found.record_text if pids and found.record_text is not None else block
+        counts: Counter[RecordKey] = Counter(_block_record_re(pids).findall(record_text))
         records = sum(counts.values())
-        if not pids and records != marked:
+        if not pids and records != found.marks:
             # A malformed record, or record-like text outside a record line:
             # let the exact line-by-line parser decide (rare, so cheap overall).
             return self._feed_lines(block)
-        stats.lines += lines
-        serial_re = _SERIAL_RE if b"type=DAEMON_" in block else _BLOCK_SERIAL_RE
-        serials = list(map(int, serial_re.findall(block)))
-        if not stats.serials.see_sorted_run(serials):
+        stats.lines += found.lines
+        serials = found.serials
+        if isinstance(serials, tuple) and not stats.serials.see_run(*serials):
+            serials = census_block(block).serials  # rare: serials seen before arrived out of order
+        if isinstance(serials, list) and not stats.serials.see_sorted_run(serials):
             for serial in serials:
                 stats.serials.see(serial)
         stats.records += records
-        stats.filtered += marked - records
-        stats.other += lines - marked
-        if b"callbacks suppressed" in block:
-            stats.suppressed += sum(int(n) for n in _SUPPRESSED_RE.findall(block))
+        stats.filtered += found.marks - records
+        stats.other += found.lines - found.marks
+        stats.suppressed += found.suppressed
         return counts
 
     def _feed_lines(self, block: bytes) -> Counter[RecordKey]:

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Optional, Protocol
 
-from kubectl_seccomp.audit import Action, AuditScanner, RecordKey, ScanStats, SeccompRecord, record_from_key
+from kubectl_seccomp.audit import Action, AuditScanner, Census, RecordKey, ScanStats, SeccompRecord, record_from_key
+from kubectl_seccomp.census import active_census
 from kubectl_seccomp.errors import AuditLogError
 from kubectl_seccomp.profile import Profile
 
@@ -106,13 +107,14 @@ def scan_logs(paths: tuple[str, ...], pids: frozenset[int] = frozenset()) -> tup
     """Count every distinct SECCOMP record in the logs (of ``pids`` only, if given)."""
     counts: Counter[RecordKey] = Counter()
     stats = AuditScanner().stats
+    census = active_census()
     for path in paths:
         ranges = _parallel_ranges(path)
         if ranges:
             with _fork_pool(len(ranges)) as pool:
-                parts = pool.starmap(_scan_range, [(path, start, end, pids) for start, end in ranges])
+                parts = pool.starmap(_scan_range, [(path, start, end, pids, census) for start, end in ranges])
         else:
-            parts = [_scan_stream(path, pids)]
+            parts = [_scan_stream(path, pids, census)]
         lines_before = stats.lines
         for part_counts, part_stats in parts:
             counts.update(part_counts)
@@ -122,20 +124,22 @@ def scan_logs(paths: tuple[str, ...], pids: frozenset[int] = frozenset()) -> tup
     return counts, stats
 
 
-def _scan_stream(path: str, pids: frozenset[int]) -> tuple[Counter[RecordKey], ScanStats]:
+def _scan_stream(path: str, pids: frozenset[int], census: Optional[Census]) -> tuple[Counter[RecordKey], ScanStats]:
     scanner = AuditScanner()
     counts: Counter[RecordKey] = Counter()
     stream = _open(path)
     try:
         for block in _blocks(stream, path):
-            counts.update(scanner.feed_block(block, pids))
+            counts.update(scanner.feed_block(block, pids, census))
     finally:
         if path != STDIN:
             stream.close()
     return counts, scanner.finish()
 
 
-def _scan_range(path: str, start: int, end: int, pids: frozenset[int]) -> tuple[Counter[RecordKey], ScanStats]:
+def _scan_range(
+    path: str, start: int, end: int, pids: frozenset[int], census: Optional[Census]
+) -> tuple[Counter[RecordKey], ScanStats]:
     """Scan the lines of bytes [start, end) of a plain file (start and end follow a newline)."""
     scanner = AuditScanner()
     counts: Counter[RecordKey] = Counter()
@@ -143,7 +147,7 @@ def _scan_range(path: str, start: int, end: int, pids: frozenset[int]) -> tuple[
         stream.seek(start)
         remaining = end - start
         for block in _blocks(_Limited(stream, remaining), path):
-            counts.update(scanner.feed_block(block, pids))
+            counts.update(scanner.feed_block(block, pids, census))
     return counts, scanner.finish()
 
 

@@ -365,8 +365,11 @@ def tree_files(ref: Optional[str]) -> Iterator[tuple[str, bytes]]:
 
 
 def _wanted(name: str) -> bool:
+    # Our optional compiled census (its C source, stub and any built module) stays out: the
+    # zipapp runs the pure-Python census everywhere.
     base = name.rsplit("/", 1)[-1]
-    return not base.startswith(".") and not base.endswith((".pyc", ".pyo")) and "__pycache__/" not in name
+    compiled = any(base.endswith(suffix) or f"{suffix}." in base for suffix in DROPPED_SUFFIXES)
+    return not base.startswith(".") and not compiled and "__pycache__/" not in name
 
 
 def read_text_from(ref: Optional[str], relative: str) -> bytes:

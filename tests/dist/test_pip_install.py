@@ -27,13 +27,13 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("pip-install")
     source = base / "src"
     source.mkdir()
-    for name in ("pyproject.toml", "LICENSE", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "LICENSE", "README.md"):
         if (ROOT / name).exists():
             shutil.copy(ROOT / name, source / name)
     if not (source / "README.md").exists():  # pyproject.toml names it as the long description
         (source / "README.md").write_text("kubectl seccomp\n")
     shutil.copytree(ROOT / "kubectl_seccomp", source / "kubectl_seccomp",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))  # fmt: skip
     target = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(target)], check=True)
     result = subprocess.run(
@@ -61,3 +61,12 @@ def test_kubectl_finds_the_pip_installed_plugin(venv: Path, tmp_path: Path) -> N
 
     version = subprocess.run([str(KUBECTL), "seccomp", "version"], capture_output=True, text=True, env=env)
     assert version.returncode == 0 and version.stdout.startswith("kubectl-seccomp "), version.stderr
+
+
+def test_pip_builds_the_compiled_census(venv: Path, tmp_path: Path) -> None:
+    """With a C compiler present (the test set-up installs one), pip builds kubectl_seccomp._census."""
+    built = list(venv.glob("lib/python3*/site-packages/kubectl_seccomp/_census*.so"))
+    assert built, "pip install built no kubectl_seccomp/_census*.so"
+    env = {"HOME": str(tmp_path), "PATH": f"{venv / 'bin'}:/usr/bin:/bin", "LANG": "C.UTF-8"}
+    shown = subprocess.run([str(KUBECTL), "seccomp", "version"], capture_output=True, text=True, env=env, check=True)
+    assert shown.stdout.rstrip().endswith("; census: compiled)"), shown.stdout

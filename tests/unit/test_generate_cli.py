@@ -194,4 +194,6 @@ def test_bad_profile_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["version"]) == 0
-    assert capsys.readouterr().out.startswith("kubectl-seccomp ")
+    out = capsys.readouterr().out
+    assert out.startswith("kubectl-seccomp ")
+    assert "; census: compiled)" in out

@@ -1,5 +1,6 @@
 """The block scan of ``generate``: the parallel scan of a big file gives exactly what
-the sequential one does, losses across range boundaries included."""
+the sequential one does, losses across range boundaries included, with the compiled
+census and with the pure-Python one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kubectl_seccomp import generate as generate_module
+from kubectl_seccomp.census import PURE_PYTHON_ENV
 from kubectl_seccomp.generate import scan_logs
 
 LINE = (
@@ -29,8 +31,13 @@ def write_log(path: Path, lines: int, lost: set[int]) -> None:
                 out.write(LINE.format(serial=serial, pid=100 + serial % 3, nr=serial % 40) + "\n")
 
 
+@pytest.mark.parametrize("census", ["compiled", "pure Python"])
 @pytest.mark.parametrize("pids", [frozenset(), frozenset({101})])
-def test_parallel_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pids: frozenset[int]) -> None:
+def test_parallel_equals_sequential(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pids: frozenset[int], census: str
+) -> None:
+    if census == "pure Python":
+        monkeypatch.setenv(PURE_PYTHON_ENV, "1")
     log = tmp_path / "audit.log"
     lost = {7, 10_000, 10_001, 19_999}
     write_log(log, 20_000, lost)
@@ -47,3 +54,20 @@ def test_parallel_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert getattr(parallel, field) == getattr(sequential, field), field
     assert sequential.lost == len(lost)
     assert sequential.lines == 20_000 - len(lost)
+
+
+def test_both_censuses_give_the_same_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "audit.log"
+    write_log(log, 30_000, {3, 4, 29_000})
+    with log.open("a") as out:  # auditd's own records: the compiled census leaves this block to Python
+        out.write("type=DAEMON_ROTATE msg=audit(1795888199.929:77): op=rotate-logs\n")
+    monkeypatch.setattr(generate_module, "BLOCK_SIZE", 64 << 10)
+    results = []
+    for value in ("0", "1"):
+        monkeypatch.setenv(PURE_PYTHON_ENV, value)
+        for pids in (frozenset(), frozenset({102})):
+            counts, stats = scan_logs((str(log),), pids)
+            results.append((value, pids, counts, stats.lines, stats.records, stats.filtered, stats.other, stats.lost))
+    compiled, pure = results[:2], results[2:]
+    assert [r[1:] for r in compiled] == [r[1:] for r in pure]
+    assert compiled[0][-1] == 3 and compiled[0][3] == 30_000 - 3 + 1
