@@ -215,7 +215,7 @@ static PyObject *record_text(const char *start, const char *end, PyObject *needl
             cursor = hit + 1;
         }
     }
-    if (count > 1) {
+    if (count > 1 && hits.length > 1) {
         qsort(hits.items, (size_t)hits.length, sizeof(int64_t), compare_offsets);
     }
     /* Two rounds over the hits: measure, then copy into the new bytes object. */
