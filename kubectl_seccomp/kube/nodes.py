@@ -538,36 +538,49 @@ def install_profiles(
 ) -> None:
     """Put ``{localhost path: profile JSON}`` on every node, atomically per file."""
     keys = {path: f"f{index}.json" for index, path in enumerate(profiles)}
-    configmap = create_payload(
-        api, settings, f"{run_id}-i", agent, {key: profiles[path] for path, key in keys.items()}
+    _run_with_payload(
+        api,
+        settings,
+        role="install",
+        configmap_name=f"{run_id}-i",
+        run_id=run_id,
+        agent=agent,
+        files={key: profiles[path] for path, key in keys.items()},
+        commands={node: shell_command(install_commands(keys)) for node in nodes},
     )
-    try:
-        run_on_nodes(
-            api,
-            settings,
-            role="install",
-            run_id=run_id,
-            configmap=configmap,
-            commands={node: shell_command(install_commands(keys)) for node in nodes},
-        )
-    finally:
-        with contextlib.suppress(NotFound):
-            api.delete_configmap(settings.namespace, configmap)
 
 
 def remove_profiles(
     api: KubeApi, settings: NodeSettings, *, run_id: str, agent: bytes, nodes: list[str], paths: list[str]
 ) -> None:
-    configmap = create_payload(api, settings, f"{run_id}-r", agent)
+    """Delete the profiles at ``paths`` (localhost paths) from every node."""
+    _run_with_payload(
+        api,
+        settings,
+        role="remove",
+        configmap_name=f"{run_id}-r",
+        run_id=run_id,
+        agent=agent,
+        files=None,
+        commands={node: shell_command(remove_commands(paths)) for node in nodes},
+    )
+
+
+def _run_with_payload(
+    api: KubeApi,
+    settings: NodeSettings,
+    *,
+    role: str,
+    configmap_name: str,
+    run_id: str,
+    agent: bytes,
+    files: Optional[dict[str, str]],
+    commands: dict[str, list[str]],
+) -> None:
+    """Ship the agent (and ``files``) in a ConfigMap, run ``commands`` on their nodes, delete the ConfigMap."""
+    configmap = create_payload(api, settings, configmap_name, agent, files)
     try:
-        run_on_nodes(
-            api,
-            settings,
-            role="remove",
-            run_id=run_id,
-            configmap=configmap,
-            commands={node: shell_command(remove_commands(paths)) for node in nodes},
-        )
+        run_on_nodes(api, settings, role=role, run_id=run_id, configmap=configmap, commands=commands)
     finally:
         with contextlib.suppress(NotFound):
             api.delete_configmap(settings.namespace, configmap)
