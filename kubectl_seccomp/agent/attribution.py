@@ -26,6 +26,7 @@ import struct
 import time
 from typing import Callable, Optional
 
+from kubectl_seccomp.agent.sources import set_receive_buffer
 from kubectl_seccomp.errors import AgentError
 
 # The last path component naming a container, whatever the runtime and driver:
@@ -101,10 +102,7 @@ class ProcConnector:
         except OSError as error:
             raise AgentError(f"cannot open the proc connector: {error}") from error
         try:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, 33, rcvbuf)  # SO_RCVBUFFORCE
-            except OSError:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            set_receive_buffer(sock, rcvbuf)
             sock.bind((0, CN_IDX_PROC))
             self._send_op(sock, PROC_CN_MCAST_LISTEN)
         except OSError as error:

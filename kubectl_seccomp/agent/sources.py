@@ -71,6 +71,14 @@ class Source(abc.ABC):
         """Release the descriptor; idempotent."""
 
 
+def set_receive_buffer(sock: socket.socket, size: int) -> None:
+    """Ask for a ``size``-byte receive buffer: beyond the sysctl limit with CAP_NET_ADMIN, up to it without."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    except OSError:  # no CAP_NET_ADMIN: take what the sysctl allows
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
 class NetlinkSource(Source):
     """The kernel's audit multicast: every audit message, as it is emitted."""
 
@@ -83,10 +91,7 @@ class NetlinkSource(Source):
         except OSError as error:
             raise AgentError(f"cannot open an audit netlink socket: {error}") from error
         try:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
-            except OSError:  # no CAP_NET_ADMIN: take what the sysctl allows
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            set_receive_buffer(sock, rcvbuf)
             sock.bind((0, AUDIT_NLGRP_READLOG))
         except OSError as error:
             sock.close()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kubectl_seccomp.apply import ApplyOptions, SilentReporter, apply, rollback
+from kubectl_seccomp.apply import ApplyOptions, ApplyResult, SilentReporter, apply, rollback
 from kubectl_seccomp.errors import UsageError
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.errors import RolloutFailed
@@ -205,12 +205,8 @@ def test_refusals_change_nothing(kube: FakeKube, tmp_path: Path, change: Any, me
     assert not kube.node_commands
 
 
-def test_apply_then_rollback_returns_to_the_original(kube: FakeKube, tmp_path: Path) -> None:
-    manifest = web_deployment(replicas=1)
-    manifest["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {
-        "seccompProfile": {"type": "RuntimeDefault"}
-    }
-    original = kube.add_deployment(NS, manifest)
+def apply_read_only_profile(kube: FakeKube, tmp_path: Path) -> ApplyResult:
+    """Apply a profile that allows only read(2) to deploy/web."""
     profile = tmp_path / "p.json"
     profile.write_text(
         json.dumps(
@@ -221,9 +217,18 @@ def test_apply_then_rollback_returns_to_the_original(kube: FakeKube, tmp_path: P
             }
         )
     )
-    result = apply(
+    return apply(
         kube, ApplyOptions(NS, "web", str(profile), node=NodeSettings(pod_timeout=5), timeout=5), Reporter()
     )
+
+
+def test_apply_then_rollback_returns_to_the_original(kube: FakeKube, tmp_path: Path) -> None:
+    manifest = web_deployment(replicas=1)
+    manifest["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {
+        "seccompProfile": {"type": "RuntimeDefault"}
+    }
+    original = kube.add_deployment(NS, manifest)
+    result = apply_read_only_profile(kube, tmp_path)
     assert result.profiles == {"web": f"kubectl-seccomp/{NS}/web-web.json"}
     assert wl.containers(kube.deployments[(NS, "web")])[0].seccomp == wl.localhost(result.profiles["web"])
     rollback(kube, namespace=NS, name="web", timeout=5, reporter=Reporter())
@@ -268,19 +273,7 @@ def test_record_after_apply_returns_to_the_applied_profile_and_keeps_the_origina
     kube: FakeKube, tmp_path: Path
 ) -> None:
     original = kube.add_deployment(NS, web_deployment(replicas=1))
-    profile = tmp_path / "p.json"
-    profile.write_text(
-        json.dumps(
-            {
-                "defaultAction": "SCMP_ACT_ERRNO",
-                "architectures": ["SCMP_ARCH_X86_64"],
-                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}],
-            }
-        )
-    )
-    apply(
-        kube, ApplyOptions(NS, "web", str(profile), node=NodeSettings(pod_timeout=5), timeout=5), Reporter()
-    )
+    apply_read_only_profile(kube, tmp_path)
     applied = kube.deployments[(NS, "web")]["spec"]["template"]
     emit_on_log_rollout(kube, {"web": ["read", "write"]})
     Recorder(kube, options(tmp_path, apply=False), Reporter(), agent=b"PK").run()
