@@ -4,8 +4,8 @@
    module gives the same answer (tests compare them on real and generated blocks) at memchr
    and memmem speed instead of the regular-expression engine's, which is what lets `generate`
    read a big audit.log faster than `grep | grep | grep -o | sort -u`. It is built when a C
-   compiler is present at `pip install` time; without it (and in the Krew zipapp, which holds
-   only Python) the pure-Python census runs instead. The node agent never uses it.
+   compiler is present at `pip install` time, and the Krew archives of linux/amd64 and
+   linux/arm64 carry it prebuilt; without it the pure-Python census runs instead. The node agent never uses it.
 
    census(block: bytes, needles: tuple[bytes, ...]) returns None when the block needs the
    Python census (a serial too long for 64 bits, auditd's own DAEMON_* records, "callbacks
@@ -20,6 +20,12 @@
                    those pids can match, so matching it there finds exactly what matching
                    the whole block finds. */
 
+/* Only the stable ABI of CPython 3.9 (no macros that reach into objects, no METH_FASTCALL): one
+   build, tagged abi3, loads into every CPython >= 3.9; the Krew archives of linux/amd64 and
+   linux/arm64 carry it so (scripts/build_dist.py), and pip builds it the same way (setup.py). */
+#ifndef Py_LIMITED_API
+#define Py_LIMITED_API 0x03090000
+#endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
@@ -179,7 +185,7 @@ static PyObject *serials_result(const Int64List *serials) {
             Py_DECREF(list);
             return NULL;
         }
-        PyList_SET_ITEM(list, i, value);
+        PyList_SetItem(list, i, value); /* steals value; cannot fail here */
     }
     return list;
 }
@@ -192,16 +198,16 @@ static int compare_offsets(const void *left, const void *right) {
 /* The lines holding a needle, each from its first needle on (see the top of this file). */
 static PyObject *record_text(const char *start, const char *end, PyObject *needles) {
     Int64List hits = {NULL, 0, 0}; /* offsets of every needle occurrence */
-    Py_ssize_t count = PyTuple_GET_SIZE(needles);
+    Py_ssize_t count = PyTuple_Size(needles);
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *needle = PyTuple_GET_ITEM(needles, i);
-        if (!PyBytes_Check(needle) || PyBytes_GET_SIZE(needle) == 0) {
+        PyObject *needle = PyTuple_GetItem(needles, i); /* borrowed */
+        if (!PyBytes_Check(needle) || PyBytes_Size(needle) == 0) {
             PyMem_Free(hits.items);
             PyErr_SetString(PyExc_TypeError, "census() needles must be non-empty bytes");
             return NULL;
         }
-        const char *text = PyBytes_AS_STRING(needle);
-        size_t length = (size_t)PyBytes_GET_SIZE(needle);
+        const char *text = PyBytes_AsString(needle);
+        size_t length = (size_t)PyBytes_Size(needle);
         const char *cursor = start;
         while ((size_t)(end - cursor) >= length) {
             const char *hit = memmem(cursor, (size_t)(end - cursor), text, length);
@@ -242,21 +248,21 @@ static PyObject *record_text(const char *start, const char *end, PyObject *needl
             if (result == NULL) {
                 break;
             }
-            out = PyBytes_AS_STRING(result);
+            out = PyBytes_AsString(result);
         }
     }
     PyMem_Free(hits.items);
     return result;
 }
 
-static PyObject *census(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+static PyObject *census(PyObject *module, PyObject *args) {
     (void)module;
-    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyTuple_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "census() takes a bytes block and a tuple of needles");
+    PyObject *block = NULL, *needles = NULL;
+    if (!PyArg_ParseTuple(args, "O!O!:census", &PyBytes_Type, &block, &PyTuple_Type, &needles)) {
         return NULL;
     }
-    const char *start = PyBytes_AS_STRING(args[0]);
-    const char *end = start + PyBytes_GET_SIZE(args[0]);
+    const char *start = PyBytes_AsString(block);
+    const char *end = start + PyBytes_Size(block);
     if (contains(start, end, "type=DAEMON_") || contains(start, end, "callbacks suppressed")) {
         Py_RETURN_NONE;
     }
@@ -272,11 +278,11 @@ static PyObject *census(PyObject *module, PyObject *const *args, Py_ssize_t narg
         PyObject *serial_part = serials_result(&serials);
         PyObject *text = NULL;
         if (serial_part != NULL) {
-            if (PyTuple_GET_SIZE(args[1]) == 0) {
+            if (PyTuple_Size(needles) == 0) {
                 Py_INCREF(Py_None);
                 text = Py_None;
             } else {
-                text = record_text(start, end, args[1]);
+                text = record_text(start, end, needles);
             }
         }
         if (text != NULL) {
@@ -290,7 +296,7 @@ static PyObject *census(PyObject *module, PyObject *const *args, Py_ssize_t narg
 }
 
 static PyMethodDef census_methods[] = {
-    {"census", (PyCFunction)(void (*)(void))census, METH_FASTCALL,
+    {"census", census, METH_VARARGS,
      "census(block: bytes, needles: tuple[bytes, ...]) -> (lines, marks, serials, record_text) or None."},
     {NULL, NULL, 0, NULL},
 };

@@ -3,9 +3,14 @@
 The census (lines, record marks, audit serials of a block; see
 :func:`kubectl_seccomp.audit.census_block`) is the part of reading a big log
 that touches every byte. ``kubectl_seccomp._census`` does it in C when a
-compiler was present at ``pip install`` time; the Krew zipapp holds only
-Python and uses :func:`~kubectl_seccomp.audit.census_block`. Both give the
-same answers (tests compare them). ``KUBECTL_SECCOMP_PURE_PYTHON=1`` makes
+compiler was present at ``pip install`` time. The Krew executables of
+linux/amd64 and linux/arm64 carry it prebuilt (abi3) in ``_native/``, next to
+``census.json`` naming its platform and sha256: once the executable is unpacked
+into its cache directory, :func:`_load_prebuilt` checks both and loads it;
+anything amiss (run from the zip itself, other machine, other hash, a Python
+without the stable ABI) means the pure-Python
+:func:`~kubectl_seccomp.audit.census_block`, silently. Both give the same
+answers (tests compare them). ``KUBECTL_SECCOMP_PURE_PYTHON=1`` makes
 ``generate`` use the pure-Python census even where the compiled one exists
 (the benchmark compares them so).
 """
@@ -14,16 +19,61 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Optional
+import sys
+from types import ModuleType
+from typing import Any, Optional
 
 from kubectl_seccomp.audit import BlockCensus, Census
 
 PURE_PYTHON_ENV = "KUBECTL_SECCOMP_PURE_PYTHON"
 
+#: Where the Krew executable keeps the prebuilt census, relative to this package.
+PREBUILT_DIR = "_native"
+PREBUILT_INFO = "census.json"
+
+
+def _load_prebuilt() -> Optional[ModuleType]:
+    """The census the Krew executable carries, if it is on disk and made for this machine; else None."""
+    directory = os.path.join(os.path.dirname(os.path.abspath(__file__)), PREBUILT_DIR)
+    if not os.path.isdir(directory):  # pip installs, the work tree, the zip itself
+        return None
+    import hashlib
+    import json
+    import platform
+
+    try:
+        with open(os.path.join(directory, PREBUILT_INFO), encoding="utf-8") as handle:
+            info: dict[str, Any] = json.load(handle)
+        if (
+            sys.implementation.name != "cpython"
+            or info.get("abi") != "abi3"
+            or sys.platform != info.get("system")
+            or platform.machine() not in info.get("machines", ())
+        ):
+            return None
+        path = os.path.join(directory, str(info["file"]))
+        with open(path, "rb") as handle:
+            if hashlib.sha256(handle.read()).hexdigest() != info.get("sha256"):
+                return None
+        import importlib.machinery
+        import importlib.util
+
+        loader = importlib.machinery.ExtensionFileLoader(f"{__package__}._census", path)
+        spec = importlib.util.spec_from_file_location(loader.name, path, loader=loader)
+        if spec is None:
+            return None
+        module = importlib.util.module_from_spec(spec)
+        loader.exec_module(module)
+        return module
+    except (OSError, ValueError, KeyError, TypeError, ImportError):
+        # Inside the zip (no such file), a damaged cache, a foreign build: the pure-Python census.
+        return None
+
+
 try:
     from kubectl_seccomp import _census as _compiled
-except ImportError:  # not built: no C compiler at install time, or the zipapp
-    _compiled = None  # type: ignore[assignment]
+except ImportError:  # not built by pip: the Krew executable's prebuilt one, or none
+    _compiled = _load_prebuilt()  # type: ignore[assignment]
 
 
 def compiled_census(block: bytes, pids: frozenset[int]) -> Optional[BlockCensus]:

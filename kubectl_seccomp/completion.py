@@ -1,0 +1,193 @@
+"""Shell completion of ``kubectl seccomp`` through kubectl: the ``kubectl_complete-seccomp`` executable.
+
+kubectl (1.26 and later) completes a plugin's arguments by running ``kubectl_complete-<plugin>`` from
+PATH with the words typed after the plugin's name, the last one being the word under the cursor
+(often empty), and prints what it answers: one candidate per line, then ``:N``, a cobra completion
+directive (bit flags: 2 no space after the candidate, 4 no file names, 8 only files with the
+extensions listed as candidates).
+
+Candidates come from the command line itself (``typer``'s click tree of :mod:`kubectl_seccomp.cli`,
+so they follow every command and flag as defined), and, for ``deploy/<TAB>``, ``-n <TAB>`` and
+``--context <TAB>``, from the kubeconfig and the cluster through :mod:`kubectl_seccomp.kube.names`,
+which bounds each call by a short timeout and answers nothing rather than an error. kubectl keeps
+its own global flags (``-n``, ``--context``) for itself when it completes a plugin, so the
+namespace is the one given after the plugin's name, else the context's.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Optional
+
+import click
+
+DEFAULT = 0
+NO_SPACE = 2
+NO_FILE = 4
+FILE_EXT = 8
+
+#: Values of options that take a plain string, by flag (options typed as a choice list their own).
+KNOWN_VALUES = {
+    "--output": ("table", "json", "yaml"),
+    "--output-format": ("table", "json", "yaml"),
+    "--source": ("auto", "netlink", "auditlog", "kmsg"),
+}
+#: Options whose value is a seccomp profile (JSON) file.
+PROFILE_OPTIONS = ("--profile",)
+#: Options whose value is any file (audit logs have no fixed name or extension).
+FILE_OPTIONS = ("audit_logs", "audit_log", "kubeconfig")
+#: Arguments that are a workload (``deploy/NAME``).
+TARGET_ARGUMENTS = ("target",)
+#: Arguments that are profile files.
+PROFILE_ARGUMENTS = ("profiles", "old", "new")
+CLUSTER_OPTIONS = {"namespace": "--namespace", "context": "--context", "kubeconfig": "--kubeconfig"}
+
+
+def root_command() -> click.Group:
+    import typer
+
+    from kubectl_seccomp.cli import app
+
+    group = typer.main.get_command(app)
+    assert isinstance(group, click.Group)
+    return group
+
+
+def _option_for(command: click.Command, flag: str) -> Optional[click.Option]:
+    for param in command.params:
+        if isinstance(param, click.Option) and flag in (*param.opts, *param.secondary_opts):
+            return param
+    return None
+
+
+def _takes_value(option: click.Option) -> bool:
+    return not option.is_flag and not option.count
+
+
+def _flags(command: click.Command) -> list[str]:
+    names: list[str] = []
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden:
+            names += [*param.opts, *param.secondary_opts]
+    return [*names, "--help"]
+
+
+def _parse(command: click.Command, words: Sequence[str]) -> tuple[dict[str, str], int]:
+    """Values of the cluster options given in ``words``, and how many positional words there were."""
+    given: dict[str, str] = {}
+    positional = 0
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            positional += len(words) - index - 1
+            break
+        if word.startswith("-") and word != "-":
+            flag, equals, value = word.partition("=")
+            option = _option_for(command, flag)
+            if option is not None and _takes_value(option) and not equals and index + 1 < len(words):
+                value = words[index + 1]
+                index += 1
+            if option is not None and option.name in CLUSTER_OPTIONS:
+                given[option.name] = value
+        else:
+            positional += 1
+        index += 1
+    return given, positional
+
+
+def _connection(given: dict[str, str]) -> object:
+    from kubectl_seccomp.kube.config import ConnectionOptions
+
+    return ConnectionOptions(
+        kubeconfig=given.get("kubeconfig"), context=given.get("context"), namespace=given.get("namespace")
+    )
+
+
+def _option_values(option: click.Option, flag: str, word: str, given: dict[str, str]) -> tuple[list[str], int]:
+    if isinstance(option.type, click.Choice):
+        return [str(c) for c in option.type.choices if str(c).startswith(word)], NO_FILE
+    if any(name in PROFILE_OPTIONS for name in option.opts):
+        return ["json"], FILE_EXT
+    if isinstance(option.type, click.Path) or option.name in FILE_OPTIONS:
+        return [], DEFAULT
+    for name in (*option.opts, *option.secondary_opts):
+        if name in KNOWN_VALUES:
+            return [v for v in KNOWN_VALUES[name] if v.startswith(word)], NO_FILE
+    if option.name == "namespace":
+        from kubectl_seccomp.kube.names import namespace_names
+
+        return [n for n in namespace_names(_connection(given)) if n.startswith(word)], NO_FILE  # type: ignore[arg-type]
+    if option.name == "context":
+        from kubectl_seccomp.kube.names import context_names
+
+        return [n for n in context_names(_connection(given)) if n.startswith(word)], NO_FILE  # type: ignore[arg-type]
+    return [], NO_FILE
+
+
+def _target_values(word: str, given: dict[str, str]) -> tuple[list[str], int]:
+    from kubectl_seccomp.kube.workloads import KINDS
+
+    kind, slash, prefix = word.partition("/")
+    if not slash:
+        return [f"{k}/" for k in KINDS if k.startswith(word)], NO_SPACE | NO_FILE
+    if kind.lower() not in KINDS:
+        return [], NO_FILE
+    from kubectl_seccomp.kube.names import deployment_names
+
+    names = deployment_names(_connection(given))  # type: ignore[arg-type]
+    return [f"{kind}/{name}" for name in names if name.startswith(prefix)], NO_FILE
+
+
+def complete(args: Sequence[str], root: Optional[click.Group] = None) -> tuple[list[str], int]:
+    """Candidates and cobra directive for ``kubectl seccomp ARGS`` with the cursor on ``ARGS[-1]``."""
+    group = root or root_command()
+    words, word = list(args[:-1]), (args[-1] if args else "")
+    if not words:  # the subcommand itself
+        if word.startswith("-"):
+            return [f for f in ("--help", "-h") if f.startswith(word)], NO_FILE
+        return [name for name in group.list_commands(click.Context(group)) if name.startswith(word)], NO_FILE
+    command = group.get_command(click.Context(group), words[0])
+    if command is None:
+        return [], NO_FILE
+    rest = words[1:]
+    given, positional = _parse(command, rest)
+    if word.startswith("-") and "=" in word:  # --output=<TAB>
+        flag, _, value = word.partition("=")
+        option = _option_for(command, flag)
+        if option is None or not _takes_value(option):
+            return [], NO_FILE
+        values, directive = _option_values(option, flag, value, given)
+        return [f"{flag}={v}" for v in values], directive
+    if rest and rest[-1].startswith("-") and "=" not in rest[-1]:
+        option = _option_for(command, rest[-1])
+        if option is not None and _takes_value(option):
+            return _option_values(option, rest[-1], word, given)
+    if word.startswith("-"):
+        return [f for f in _flags(command) if f.startswith(word)], NO_FILE
+    arguments = [p for p in command.params if isinstance(p, click.Argument)]
+    if not arguments:
+        return [], NO_FILE
+    argument = arguments[min(positional, len(arguments) - 1)]
+    if positional >= len(arguments) and argument.nargs != -1:
+        return [], NO_FILE
+    if argument.name in TARGET_ARGUMENTS:
+        return _target_values(word, given)
+    if argument.name in PROFILE_ARGUMENTS:
+        return ["json"], FILE_EXT
+    return [], DEFAULT
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Entry point of ``kubectl_complete-seccomp``: print the candidates and the directive."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        candidates, directive = complete(args)
+    except Exception:  # a broken completion must not break the user's shell line
+        candidates, directive = [], NO_FILE
+    sys.stdout.write("".join(f"{c}\n" for c in candidates) + f":{directive}\n")
+
+
+if __name__ == "__main__":  # python3 -m kubectl_seccomp.completion WORDS...
+    main()
