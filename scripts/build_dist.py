@@ -9,10 +9,19 @@ makes
 - ``dist/kubectl-seccomp``: a Python zip application (``#!/usr/bin/env python3``) holding the
   ``kubectl_seccomp`` package and every runtime dependency, pure-Python files only, so that it runs
   on any CPython >= 3.9 on Linux and macOS, amd64 and arm64, with nothing installed but Python;
-- ``dist/kubectl-seccomp_<version>.tar.gz``: the release archive Krew downloads (the executable and
-  ``LICENSE``);
+- ``dist/kubectl-seccomp_<version>.tar.gz``: the release archive Krew downloads on darwin and on
+  Linux other than amd64/arm64 (the executable, ``kubectl_complete-seccomp`` and ``LICENSE``);
+- ``dist/kubectl-seccomp_<version>_linux_amd64.tar.gz`` and ``..._linux_arm64.tar.gz``: the same, but
+  the executable also carries the C census (``kubectl_seccomp/_census.c``) compiled for that platform
+  against CPython's stable ABI (abi3, 3.9), in ``kubectl_seccomp/_native/`` next to ``census.json``
+  (platform, sha256); ``kubectl_seccomp/census.py`` loads it once the executable is unpacked in its
+  cache, after checking both, and runs the pure-Python census otherwise. The amd64 build uses
+  ``x86_64-linux-gnu-gcc`` (``gcc`` on an amd64 machine), the arm64 one Debian's cross compiler
+  ``aarch64-linux-gnu-gcc`` (package gcc-aarch64-linux-gnu); both compile against this Python's
+  headers, which under ``Py_LIMITED_API`` expose only the 3.9 stable ABI (the LP64 little-endian
+  ``pyconfig.h`` of amd64 holds for arm64 too);
 - ``plugin.yaml``: the Krew manifest rendered from the Jinja2 template ``krew-manifest.yaml`` with the
-  version and the sha256 of that archive.
+  version and, per platform, the archive's name and sha256.
 
 Why it is shaped so:
 
@@ -24,9 +33,14 @@ Why it is shaped so:
 - Wheels that only exist compiled (PyYAML, MarkupSafe) are taken as their CPython 3.9 manylinux wheel
   with the compiled modules dropped: both packages fall back to their pure-Python implementation.
   Any other package that loses a compiled file stops the build, since we do not know it still works.
+- ``kubectl_complete-seccomp`` (a POSIX shell script) is what kubectl 1.26+ runs to complete
+  ``kubectl seccomp <TAB>``: it runs ``kubectl-seccomp __complete WORDS``. Krew links only ``bin``
+  into ``$KREW_ROOT/bin``; docs/install.md shows the one ``ln -s`` that adds it.
 - Same tree, same bytes: entries sorted, every timestamp 1980-01-01, fixed permissions, no ``.pyc``,
   no absolute path; the tar archive has mtime 0 and uid/gid 0, the gzip header no name and mtime 0.
-  (Deflate output depends on the zlib library, so compare builds made with the same zlib.)
+  (Deflate output depends on the zlib library and the compiled census on the compiler, so compare
+  builds made with the same zlib and compilers; the census is built with no debug information, no
+  build id, stripped, from a fixed file name in a temporary directory.)
 - ``--git-ref REF`` takes the package and LICENSE from a commit instead of the work tree: release
   builds and the committed ``plugin.yaml`` then do not depend on uncommitted files.
 - Nothing here imports the project or needs it installed: only the standard library, pip, and Jinja2
@@ -37,6 +51,9 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import platform
+import shutil
+import sysconfig
 import hashlib
 import io
 import json
@@ -59,6 +76,12 @@ MANIFEST = ROOT / "plugin.yaml"
 WHEEL_CACHE = ROOT / "build" / "dist-wheels"
 PACKAGE = "kubectl_seccomp"
 EXECUTABLE = "kubectl-seccomp"
+COMPLETER = "kubectl_complete-seccomp"
+CENSUS_SOURCE = f"{PACKAGE}/_census.c"
+NATIVE_DIR = f"{PACKAGE}/_native"
+NATIVE_FILE = "_census.abi3.so"
+#: The stable ABI the census is compiled against: CPython 3.9, our floor.
+LIMITED_API = "0x03090000"
 
 #: The Python we resolve for: the oldest the plugin supports.
 TARGET_PYTHON = "3.9"
@@ -78,6 +101,34 @@ COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 #: Magic numbers of native code (ELF, Mach-O, PE): none may end up in the zipapp.
 NATIVE_MAGIC = (b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"MZ")
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+COMPLETER_SH = b"""#!/bin/sh
+# kubectl (1.26 and later) runs this to complete `kubectl seccomp <TAB>`: the plugin answers itself.
+exec kubectl-seccomp __complete "$@"
+"""
+
+
+@dataclass(frozen=True)
+class NativeTarget:
+    """A platform whose archive carries the compiled census."""
+
+    os: str
+    arch: str
+    compilers: tuple[str, ...]  # the first found on PATH builds it
+    machines: tuple[str, ...]  # platform.machine() values it runs on
+    elf_machine: int  # e_machine of the ELF header
+
+    @property
+    def key(self) -> str:
+        return f"{self.os}_{self.arch}"
+
+
+NATIVE_TARGETS = (
+    NativeTarget("linux", "amd64", ("x86_64-linux-gnu-gcc", "gcc") if platform.machine() == "x86_64"
+                 else ("x86_64-linux-gnu-gcc",), ("x86_64", "amd64"), 62),
+    NativeTarget("linux", "arm64", ("aarch64-linux-gnu-gcc",) + (("gcc",) if platform.machine() == "aarch64" else ()),
+                 ("aarch64", "arm64"), 183),
+)  # fmt: skip
 SHEBANG = b"#!/usr/bin/env python3\n"
 
 MAIN_PY = """\
@@ -164,6 +215,12 @@ def _use_cache():
 
 _use_cache()
 
+if sys.argv[1:2] == ["__complete"]:  # kubectl_complete-seccomp: completion, without the full CLI run
+    from kubectl_seccomp.completion import main as complete
+
+    complete(sys.argv[2:])
+    sys.exit(0)
+
 from kubectl_seccomp.cli import main  # noqa: E402
 
 main()
@@ -185,14 +242,26 @@ class Pin:
 
 
 @dataclass(frozen=True)
+class Archive:
+    """One release archive: its executable, the archive, and the platforms it is for."""
+
+    key: str  # "any" or os_arch
+    zipapp: Path
+    archive: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Artifacts:
-    """What one build produced."""
+    """What one build produced: the pure-Python archive (``zipapp``, ``archive``, ``sha256``) and the
+    per-platform ones (``platforms``, by ``os_arch``)."""
 
     version: str
     zipapp: Path
     archive: Path
     sha256: str
     manifest: str
+    platforms: dict[str, Archive]
 
 
 def normalize(name: str) -> str:
@@ -450,14 +519,85 @@ def build_id(entries: dict[str, bytes]) -> str:
     return digest.hexdigest()[:16]
 
 
-def check_pure(entries: dict[str, bytes]) -> None:
-    """Fail if any native code slipped into the zipapp."""
+def check_pure(entries: dict[str, bytes], allowed: frozenset[str] = frozenset()) -> None:
+    """Fail if any native code but ``allowed`` (the census we compiled) slipped into the zipapp."""
     for name, data in entries.items():
+        if name in allowed:
+            continue
         if data.startswith(NATIVE_MAGIC) and not name.endswith((".py", ".txt", ".md")):
             raise BuildError(f"native code in the zipapp: {name}")
 
 
-def render_manifest(version: str, sha256: str, wheels: Iterable[Path], template: Path = TEMPLATE) -> str:
+# ---------------------------------------------------------------------------------------------------
+# The compiled census
+
+
+def find_compiler(target: NativeTarget) -> str:
+    for name in target.compilers:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise BuildError(
+        f"no C compiler for {target.os}/{target.arch} ({' or '.join(target.compilers)}); "
+        "on Debian: apt-get install gcc gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+    )
+
+
+def python_includes() -> list[str]:
+    """Include directories of this Python's headers (Python.h, pyconfig.h)."""
+    paths = sysconfig.get_paths()
+    found = list(dict.fromkeys(p for p in (paths.get("include"), paths.get("platinclude")) if p))
+    if not any((Path(p) / "Python.h").is_file() for p in found):
+        raise BuildError(f"no Python.h in {', '.join(found)}: install the Python headers (python3-dev)")
+    return found
+
+
+def elf_machine(data: bytes) -> int:
+    """e_machine of a 64-bit little-endian ELF shared object; 0 if it is not one."""
+    if len(data) < 20 or not data.startswith(b"\x7fELF\x02\x01") or data[16:18] != b"\x03\x00":  # ET_DYN
+        return 0
+    return int.from_bytes(data[18:20], "little")
+
+
+def compile_census(target: NativeTarget, source: bytes) -> bytes:
+    """The census compiled for ``target`` as an abi3 module, the same bytes for the same compiler."""
+    compiler = find_compiler(target)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "_census.c").write_bytes(source)
+        command = [
+            compiler, "-O2", "-fPIC", "-shared", "-std=gnu11", "-Wall", "-Werror",
+            f"-DPy_LIMITED_API={LIMITED_API}", "-DNDEBUG", "-ffile-prefix-map=" + tmp + "=.",
+            *[f"-I{path}" for path in python_includes()],
+            "-Wl,--build-id=none", "-s", "-o", NATIVE_FILE, "_census.c",
+        ]  # fmt: skip
+        result = subprocess.run(command, cwd=tmp, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise BuildError(f"compiling the census for {target.key} failed:\n{result.stderr}")
+        data = (Path(tmp) / NATIVE_FILE).read_bytes()
+    if elf_machine(data) != target.elf_machine:
+        raise BuildError(f"{compiler} did not make an ELF shared object for {target.arch}")
+    return data
+
+
+def native_entries(target: NativeTarget, module: bytes) -> dict[str, bytes]:
+    """The zipapp entries of the compiled census: the module and what census.py checks before loading it."""
+    info = {
+        "abi": "abi3",
+        "file": NATIVE_FILE,
+        "machines": list(target.machines),
+        "python": ">=3.9",
+        "sha256": sha256_of(module),
+        "system": target.os,
+    }
+    return {
+        f"{NATIVE_DIR}/{NATIVE_FILE}": module,
+        f"{NATIVE_DIR}/census.json": (json.dumps(info, indent=2, sort_keys=True) + "\n").encode(),
+    }
+
+
+def render_manifest(
+    version: str, archives: dict[str, Archive], wheels: Iterable[Path], template: Path = TEMPLATE
+) -> str:
     """plugin.yaml from the Jinja2 template, with Jinja2 imported from its pinned wheel."""
     saved = list(sys.path)
     sys.path[:0] = [str(w) for w in wheels if w.name.lower().startswith(("jinja2-", "markupsafe-"))]
@@ -472,7 +612,9 @@ def render_manifest(version: str, sha256: str, wheels: Iterable[Path], template:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    return environment.get_template(template.name).render(version=version, sha256=sha256)
+    return environment.get_template(template.name).render(
+        version=version, archives={key: {"name": a.archive.name, "sha256": a.sha256} for key, a in archives.items()}
+    )
 
 
 def build(out: Path, ref: Optional[str] = None, manifest: Optional[Path] = MANIFEST) -> Artifacts:
@@ -492,23 +634,39 @@ def build(out: Path, ref: Optional[str] = None, manifest: Optional[Path] = MANIF
         f"Metadata-Version: 2.1\nName: kubectl-seccomp\nVersion: {version}\n".encode()
     )
     check_pure(entries)
-    entries["__main__.py"] = MAIN_PY.replace("@BUILD_ID@", f"{version}-{build_id(entries)}").encode()
-
-    out.mkdir(parents=True, exist_ok=True)
-    zipapp_bytes = build_zipapp(entries)
-    zipapp = out / EXECUTABLE
-    zipapp.write_bytes(zipapp_bytes)
-    zipapp.chmod(0o755)
-
     license_text = read_text_from(ref, "LICENSE")
-    archive_bytes = build_tarball([(EXECUTABLE, zipapp_bytes, 0o755), ("LICENSE", license_text, 0o644)])
-    archive = out / f"{EXECUTABLE}_{version}.tar.gz"
-    archive.write_bytes(archive_bytes)
-    digest = sha256_of(archive_bytes)
-    rendered = render_manifest(version, digest, wheels)
+    census_source = read_text_from(ref, CENSUS_SOURCE)
+    out.mkdir(parents=True, exist_ok=True)
+
+    archives = {"any": write_archive(out, version, "any", entries, license_text)}
+    for target in NATIVE_TARGETS:
+        native = native_entries(target, compile_census(target, census_source))
+        check_pure({**entries, **native}, allowed=frozenset({f"{NATIVE_DIR}/{NATIVE_FILE}"}))
+        archives[target.key] = write_archive(out, version, target.key, {**entries, **native}, license_text)
+    rendered = render_manifest(version, archives, wheels)
     if manifest is not None:
         manifest.write_text(rendered, encoding="utf-8")
-    return Artifacts(version, zipapp, archive, digest, rendered)
+    pure = archives["any"]
+    platforms = {key: archive for key, archive in archives.items() if key != "any"}
+    return Artifacts(version, pure.zipapp, pure.archive, pure.sha256, rendered, platforms)
+
+
+def write_archive(out: Path, version: str, key: str, entries: dict[str, bytes], license_text: bytes) -> Archive:
+    """The zipapp of ``entries`` and its release archive, named for platform ``key`` ("any": none)."""
+    entries = {**entries, "__main__.py": MAIN_PY.replace("@BUILD_ID@", f"{version}-{build_id(entries)}").encode()}
+    zipapp_bytes = build_zipapp(entries)
+    suffix = "" if key == "any" else f"_{key}"
+    directory = out if key == "any" else out / key
+    directory.mkdir(parents=True, exist_ok=True)
+    zipapp = directory / EXECUTABLE
+    zipapp.write_bytes(zipapp_bytes)
+    zipapp.chmod(0o755)
+    archive_bytes = build_tarball(
+        [(EXECUTABLE, zipapp_bytes, 0o755), (COMPLETER, COMPLETER_SH, 0o755), ("LICENSE", license_text, 0o644)]
+    )
+    archive = out / f"{EXECUTABLE}_{version}{suffix}.tar.gz"
+    archive.write_bytes(archive_bytes)
+    return Archive(key, zipapp, archive, sha256_of(archive_bytes))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -528,7 +686,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"{result.zipapp} ({result.zipapp.stat().st_size} bytes)")
-    print(f"{result.archive} sha256 {result.sha256}")
+    for archive in [result.archive, *(a.archive for a in result.platforms.values())]:
+        print(f"{archive} sha256 {sha256_of(archive.read_bytes())}")
     if not args.no_manifest:
         print(f"{args.manifest} for v{result.version}")
     return 0

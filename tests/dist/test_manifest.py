@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import shutil
+import subprocess
 import tarfile
 import zipfile
 from pathlib import Path
@@ -19,10 +21,10 @@ import pytest
 import yaml
 
 from tests.dist import krew_rules
-from tests.dist.conftest import ROOT
+from tests.dist.conftest import INTERPRETERS, ROOT
 
 MANIFEST = ROOT / "plugin.yaml"
-PLATFORMS = {("linux", "amd64"), ("linux", "arm64"), ("darwin", "amd64"), ("darwin", "arm64")}
+PLATFORMS = set(krew_rules.KREW_PLATFORMS) - {p for p in krew_rules.KREW_PLATFORMS if p[0] == "windows"}
 STALE = "plugin.yaml is stale: run `python3 scripts/build_dist.py` and commit plugin.yaml"
 
 
@@ -45,15 +47,17 @@ def test_plugin_yaml_content() -> None:
     spec = plugin["spec"]
     assert plugin["metadata"]["name"] == "seccomp"
     assert set(krew_rules.selected_pairs(plugin)) == PLATFORMS
-    assert len(spec["platforms"]) == len(PLATFORMS)  # one entry per os/arch
     version = spec["version"].lstrip("v")
-    for platform in spec["platforms"]:
+    release = f"https://github.com/kubectl-seccomp/kubectl-seccomp/releases/download/v{version}/"
+    pairs = krew_rules.selected_pairs(plugin)
+    for (os_name, arch), index in pairs.items():
+        platform = spec["platforms"][index]
         assert platform["bin"] == "kubectl-seccomp"
-        assert platform["uri"] == (
-            "https://github.com/kubectl-seccomp/kubectl-seccomp/releases/download/"
-            f"v{version}/kubectl-seccomp_{version}.tar.gz"
-        )
-        assert set(platform["selector"]["matchLabels"]) == {"os", "arch"}
+        # The compiled census on linux/amd64 and linux/arm64, the pure-Python archive elsewhere.
+        native = os_name == "linux" and arch in ("amd64", "arm64")
+        suffix = f"_linux_{arch}" if native else ""
+        assert platform["uri"] == f"{release}kubectl-seccomp_{version}{suffix}.tar.gz", (os_name, arch)
+    assert len(spec["platforms"]) == 4  # linux/amd64, linux/arm64, darwin, other linux
     for needed in ("python3", "3.9", "rbac", "privileged", "/var/lib/kubelet/seccomp"):
         assert needed in spec["caveats"].lower(), needed
 
@@ -113,29 +117,44 @@ def test_sha256_matches_the_archive_built_from_the_tree(built: Any) -> None:
     assert digest == built.sha256
     plugin = load()
     assert plugin["spec"]["version"] == f"v{built.version}", STALE
-    assert {p["sha256"] for p in plugin["spec"]["platforms"]} == {digest}, STALE
+    by_name = {built.archive.name: digest}
+    for archive in built.platforms.values():
+        by_name[archive.archive.name] = hashlib.sha256(archive.archive.read_bytes()).hexdigest()
+        assert by_name[archive.archive.name] == archive.sha256
+    assert len(set(by_name.values())) == 3  # three different archives
+    for platform in plugin["spec"]["platforms"]:
+        assert platform["sha256"] == by_name[platform["uri"].rsplit("/", 1)[-1]], STALE
     assert MANIFEST.read_text(encoding="utf-8") == built.manifest, STALE
 
 
-def test_archive_holds_the_bin_and_a_license(built: Any) -> None:
+@pytest.mark.parametrize("key", ["any", "linux_amd64", "linux_arm64"])
+def test_archive_holds_the_bin_the_completer_and_a_license(built: Any, key: str) -> None:
     plugin = load()
-    assert krew_rules.archive_errors(built.archive, plugin["spec"]["platforms"][0]) == []
-    with tarfile.open(built.archive) as tar:
+    archive = built.archive if key == "any" else built.platforms[key].archive
+    zipapp_path = built.zipapp if key == "any" else built.platforms[key].zipapp
+    assert krew_rules.archive_errors(archive, plugin["spec"]["platforms"][0]) == []
+    with tarfile.open(archive) as tar:
         members = tar.getmembers()
-        assert [m.name for m in members] == ["LICENSE", "kubectl-seccomp"]
+        assert [m.name for m in members] == ["LICENSE", "kubectl-seccomp", "kubectl_complete-seccomp"]
+        assert all(m.mode == 0o755 for m in members if m.name != "LICENSE")
+        completer = tar.extractfile("kubectl_complete-seccomp")
+        assert completer is not None
+        assert b'exec kubectl-seccomp __complete "$@"' in completer.read()
         assert all(m.mtime == 0 and m.uid == 0 and m.gid == 0 and not m.uname for m in members)
         license_file = tar.extractfile("LICENSE")
         assert license_file is not None
         assert b"Apache License" in license_file.read(200)
         zipapp = tar.extractfile("kubectl-seccomp")
         assert zipapp is not None
-        assert zipapp.read() == built.zipapp.read_bytes()
+        assert zipapp.read() == zipapp_path.read_bytes()
 
 
 def test_build_twice_gives_the_same_bytes(build_dist: Any, built: Any, tmp_path: Path) -> None:
     again = build_dist.build(tmp_path, manifest=None)
     assert again.zipapp.read_bytes() == built.zipapp.read_bytes()
     assert again.archive.read_bytes() == built.archive.read_bytes()
+    for key, archive in built.platforms.items():
+        assert again.platforms[key].archive.read_bytes() == archive.archive.read_bytes(), key
     assert again.manifest == built.manifest
 
 
@@ -178,3 +197,63 @@ def test_lock_satisfies_pyproject(build_dist: Any) -> None:
         name = build_dist.normalize(requirement.name)
         assert name in pins, f"{name} is not in scripts/dist-requirements.txt: run build_dist.py --lock"
         assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} does not satisfy {line}"
+
+
+def native_census(built: Any, key: str) -> tuple[bytes, dict[str, Any]]:
+    with zipfile.ZipFile(built.platforms[key].zipapp) as archive:
+        native = sorted(n for n in archive.namelist() if n.startswith("kubectl_seccomp/_native/") and n[-1] != "/")
+        assert native == ["kubectl_seccomp/_native/_census.abi3.so", "kubectl_seccomp/_native/census.json"]
+        elves = [i.filename for i in archive.infolist() if archive.read(i).startswith(b"\x7fELF")]
+        assert elves == ["kubectl_seccomp/_native/_census.abi3.so"]  # the one native file
+        module = archive.read(native[0])
+        info = json.loads(archive.read(native[1]))
+    return module, info
+
+
+def undefined_python_symbols(module: bytes, tmp_path: Path) -> set[str]:
+    path = tmp_path / "census.so"
+    path.write_bytes(module)
+    out = subprocess.run(["nm", "-D", "--undefined-only", str(path)], capture_output=True, text=True, check=True)
+    return {line.split()[-1] for line in out.stdout.splitlines() if "Py" in line}
+
+
+@pytest.mark.parametrize(
+    ("key", "machine", "elf_machine"), [("linux_amd64", "x86_64", 62), ("linux_arm64", "aarch64", 183)]
+)
+def test_platform_archives_carry_the_census_for_their_machine(
+    built: Any, key: str, machine: str, elf_machine: int, tmp_path: Path
+) -> None:
+    module, info = native_census(built, key)
+    assert info == {
+        "abi": "abi3", "file": "_census.abi3.so", "machines": info["machines"], "python": ">=3.9",
+        "sha256": hashlib.sha256(module).hexdigest(), "system": "linux",
+    }  # fmt: skip
+    assert machine in info["machines"]
+    assert module[:6] == b"\x7fELF\x02\x01" and int.from_bytes(module[18:20], "little") == elf_machine
+    path = tmp_path / "census.so"
+    path.write_bytes(module)
+    exported = subprocess.run(["nm", "-D", "--defined-only", str(path)], capture_output=True, text=True, check=True)
+    assert [line.split()[-1] for line in exported.stdout.splitlines()] == ["PyInit__census"]
+
+
+def test_arm64_census_needs_only_the_stable_abi(built: Any, tmp_path: Path) -> None:
+    """No arm64 interpreter here: the arm64 module is checked by its symbols. It needs exactly what the
+    amd64 build needs (which the install tests load and run), and all of it is CPython's stable ABI."""
+    arm = undefined_python_symbols(native_census(built, "linux_arm64")[0], tmp_path)
+    amd = undefined_python_symbols(native_census(built, "linux_amd64")[0], tmp_path)
+    assert arm == amd and "PyModule_Create2" in arm
+    stable = stable_abi_symbols()
+    if stable is None:
+        pytest.skip("no CPython test package (test.test_stable_abi_ctypes) to list the stable ABI")
+    assert arm <= stable, arm - stable
+
+
+def stable_abi_symbols() -> Any:
+    script = "from test.test_stable_abi_ctypes import SYMBOL_NAMES; print(' '.join(SYMBOL_NAMES))"
+    for python in INTERPRETERS.values():
+        result = subprocess.run([str(python), "-c", script], capture_output=True, text=True, check=False)
+        if result.returncode == 0:
+            # PyModule_Create2 (what PyModule_Create expands to) is stable ABI but abi-only: the list
+            # of the test package leaves it out.
+            return {*result.stdout.split(), "PyModule_Create2"}
+    return None
