@@ -51,16 +51,16 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import platform
-import shutil
-import sysconfig
 import hashlib
 import io
 import json
 import os
+import platform
 import re
+import shutil
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import tempfile
 import zipfile
@@ -617,8 +617,14 @@ def render_manifest(
     )
 
 
-def build(out: Path, ref: Optional[str] = None, manifest: Optional[Path] = MANIFEST) -> Artifacts:
-    """Build everything into ``out``; write the manifest to ``manifest`` unless it is None."""
+def build(
+    out: Path, ref: Optional[str] = None, manifest: Optional[Path] = MANIFEST, version: Optional[str] = None
+) -> Artifacts:
+    """Build everything into ``out``; write the manifest to ``manifest`` unless it is None.
+
+    ``version`` replaces the package's ``__version__`` (in the archives too): the upgrade test
+    builds a next release so.
+    """
     pins = read_lock()
     wheels = fetch_wheels(pins)
     entries: dict[str, bytes] = {}
@@ -627,9 +633,14 @@ def build(out: Path, ref: Optional[str] = None, manifest: Optional[Path] = MANIF
             if name in entries and entries[name] != data:
                 raise BuildError(f"two wheels hold different {name}")
             entries[name] = data
-    version = project_version(ref)
+    if version is None:
+        version = project_version(ref)
     for name, data in tree_files(ref):
         entries[name] = data
+    init = f"{PACKAGE}/__init__.py"
+    entries[init] = re.sub(
+        rb"^__version__\s*=.*$", f'__version__ = "{version}"'.encode(), entries[init], count=1, flags=re.MULTILINE
+    )
     entries[f"{PACKAGE}-{version}.dist-info/METADATA"] = (
         f"Metadata-Version: 2.1\nName: kubectl-seccomp\nVersion: {version}\n".encode()
     )

@@ -1,24 +1,26 @@
-"""Install the release archive the way Krew does and run the plugin through the real kubectl.
+"""Install the release archives with the real Krew and run the plugin through the real kubectl.
 
-Krew (internal/installation/install.go) checks the archive's sha256 against the manifest, unpacks it
-into a staging directory, moves its files (``files`` unset: everything) to
-``$KREW_ROOT/store/<name>/<version>/`` and symlinks ``$KREW_ROOT/bin/kubectl-<name>`` to the ``bin``.
-We do the same in a temporary root, then run ``kubectl seccomp ...`` with an environment that holds
-nothing of ours: PATH is that bin directory and /usr/bin:/bin (plus, for the other Python versions, a
-directory with just a ``python3`` link), no virtualenv, no PYTHONPATH, a fresh HOME. /usr/bin/python3
-has neither typer nor kubernetes, so the plugin can only run from what the archive holds.
+Krew (``sigs.k8s.io/krew`` v0.4.3, built once by tests/dist/krew_binary.py) runs as ``kubectl krew``
+in a fresh ``KREW_ROOT`` whose default index is a local git repository holding
+``plugins/seccomp.yaml`` (how a custom index works, and what Krew needs to be initialized with no
+network). Archives are given with ``--archive``; the upgrade, which downloads, gets the rebuilt
+archive from a local HTTP server. The plugin then runs with an environment that holds nothing of
+ours: PATH is Krew's bin directory and /usr/bin:/bin (plus, for the other Python versions, a
+directory with just a ``python3`` link), no virtualenv, no PYTHONPATH, a fresh HOME.
+/usr/bin/python3 has neither typer nor kubernetes, so the plugin can only run from what the archive
+holds.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
+import functools
+import http.server
 import platform
-import shutil
 import subprocess
 import sys
-import tarfile
+import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,39 +28,70 @@ import pytest
 import yaml
 
 from tests.dist.conftest import FIXTURE_LOG, INTERPRETERS, KUBECTL, ROOT, SUPPORTED, SYSTEM_PYTHON
+from tests.dist.krew_binary import krew_binary
 
 pytestmark = pytest.mark.skipif(not KUBECTL.exists(), reason="needs the real kubectl at /usr/bin/kubectl")
 
 GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+HOST_KEY = f"{platform.system().lower()}_{GOARCH.get(platform.machine().lower(), platform.machine())}"
+GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", "-c", "init.defaultBranch=main"]
 
 
-def krew_install(archive: Path, manifest: str, krew_root: Path) -> Path:
-    """What `kubectl krew install --manifest plugin.yaml --archive ARCHIVE` does; returns the bin link."""
-    plugin = yaml.safe_load(manifest)
-    name, version = plugin["metadata"]["name"], plugin["spec"]["version"]
-    here = (platform.system().lower(), GOARCH.get(platform.machine().lower(), platform.machine()))
-    (candidate,) = [
-        p for p in plugin["spec"]["platforms"] if p["selector"]["matchLabels"] == {"os": here[0], "arch": here[1]}
-    ]
-    data = archive.read_bytes()
-    assert hashlib.sha256(data).hexdigest() == candidate["sha256"], "archive does not match the manifest"
-    staging = krew_root.parent / "krew-downloads"
-    staging.mkdir()
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(staging, filter="data")
-        else:  # pragma: no cover - Pythons without extraction filters
-            tar.extractall(staging)
-    install_dir = krew_root / "store" / name / version
-    install_dir.mkdir(parents=True)
-    for entry in staging.iterdir():  # files: [{from: "*", to: "."}]
-        shutil.move(str(entry), install_dir / entry.name)
-    (krew_root / "bin").mkdir()
-    link = krew_root / "bin" / f"kubectl-{name.replace('-', '_')}"
-    link.symlink_to(install_dir / candidate["bin"])
-    (krew_root / "receipts").mkdir()
-    (krew_root / "receipts" / f"{name}.yaml").write_text(manifest, encoding="utf-8")
-    return link
+def host_archive(built: Any) -> Path:
+    """The archive Krew picks on this machine: the one with the compiled census where there is one."""
+    return Path(built.platforms[HOST_KEY].archive if HOST_KEY in built.platforms else built.archive)
+
+
+@pytest.fixture(scope="session")
+def krew() -> Path:
+    return krew_binary()
+
+
+class Krew:
+    """A fresh KREW_ROOT, its environment, and ``kubectl krew`` in it."""
+
+    def __init__(self, base: Path, krew: Path, clean_env: dict[str, str]) -> None:
+        self.root = base / "krew-root"
+        tools = base / "tools"
+        tools.mkdir()
+        (tools / "kubectl-krew").symlink_to(krew)
+        self.env = {
+            **clean_env,
+            "KREW_ROOT": str(self.root),
+            "KREW_NO_UPGRADE_CHECK": "1",
+            "PATH": f"{self.root / 'bin'}:{tools}:{clean_env['PATH']}",
+        }
+        self.index = self.root / "index" / "default"
+
+    def publish(self, manifest: str) -> None:
+        """Put ``manifest`` into the default index as plugins/seccomp.yaml (a commit of its git repo)."""
+        plugins = self.index / "plugins"
+        if not plugins.is_dir():
+            plugins.mkdir(parents=True)
+            subprocess.run([*GIT, "init", "-q", str(self.index)], check=True)
+        (plugins / "seccomp.yaml").write_text(manifest, encoding="utf-8")
+        subprocess.run([*GIT, "-C", str(self.index), "add", "-A"], check=True)
+        subprocess.run([*GIT, "-C", str(self.index), "commit", "-qm", "seccomp"], check=True)
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return kubectl("krew", *args, env=self.env)
+
+    def leftovers(self) -> list[str]:
+        """Everything under KREW_ROOT but the index and the empty directories Krew keeps."""
+        found = []
+        for path in self.root.rglob("*"):
+            relative = path.relative_to(self.root)
+            if relative.parts[0] == "index" or path.is_dir():
+                continue
+            found.append(str(relative))
+        return sorted(found)
+
+
+def install_from_manifest(krew_env: Krew, built: Any, tmp_path: Path) -> None:
+    krew_env.publish(built.manifest)
+    manifest = tmp_path / "plugin.yaml"
+    manifest.write_text(built.manifest, encoding="utf-8")
+    krew_env.run("install", f"--manifest={manifest}", f"--archive={host_archive(built)}")
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +105,16 @@ def expected_profile() -> str:
 
 
 @pytest.fixture
-def krew_root(built: Any, tmp_path: Path) -> Path:
-    root = tmp_path / "krew"
-    krew_install(built.archive, built.manifest, root)
-    return root
+def installed(built: Any, krew: Path, tmp_path: Path, clean_env: dict[str, str]) -> Krew:
+    """The plugin installed by the real Krew from plugin.yaml and this platform's archive."""
+    krew_env = Krew(tmp_path, krew, clean_env)
+    install_from_manifest(krew_env, built, tmp_path)
+    return krew_env
+
+
+@pytest.fixture
+def krew_root(installed: Krew) -> Path:
+    return installed.root
 
 
 def kubectl(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -214,3 +253,101 @@ def test_concurrent_first_runs_share_one_unpacked_copy(built: Any, clean_env: di
         assert out.startswith(b"kubectl-seccomp ")
     entries = sorted(p.name for p in cache.iterdir())
     assert len(entries) == 1 and entries[0].startswith(f"{built.version}-"), entries  # no staging left, old gone
+
+
+def test_krew_installs_the_archive_with_the_compiled_census_and_uninstalls_it(
+    installed: Krew, built: Any, expected_profile: str
+) -> None:
+    env = installed.env
+    store = installed.root / "store" / "seccomp" / f"v{built.version}"
+    assert sorted(p.name for p in store.iterdir()) == ["LICENSE", "kubectl-seccomp", "kubectl_complete-seccomp"]
+    assert (installed.root / "bin" / "kubectl-seccomp").resolve() == store / "kubectl-seccomp"
+    shown = kubectl("seccomp", "version", env=env).stdout
+    if HOST_KEY in built.platforms:  # linux/amd64, linux/arm64: the census compiled for this machine runs
+        assert shown.rstrip().endswith("census: compiled)"), shown
+    else:
+        assert shown.rstrip().endswith("census: pure Python)"), shown
+    assert kubectl("seccomp", "generate", "-f", str(FIXTURE_LOG), env=env).stdout == expected_profile
+
+    # Completion through kubectl, with the completer linked next to the plugin (docs/install.md).
+    (installed.root / "bin" / "kubectl_complete-seccomp").symlink_to(store / "kubectl_complete-seccomp")
+    completed = kubectl("__complete", "seccomp", "rec", env=env).stdout
+    assert completed.splitlines()[:3] == ["record", "record-local", ":4"], completed
+    (installed.root / "bin" / "kubectl_complete-seccomp").unlink()
+
+    installed.run("uninstall", "seccomp")
+    assert installed.leftovers() == []
+    assert "seccomp" not in kubectl("plugin", "list", env=env, check=False).stdout
+
+
+def test_prebuilt_census_that_does_not_match_falls_back_to_python(
+    installed: Krew, built: Any, expected_profile: str
+) -> None:
+    """A damaged unpacked census (other hash) is not loaded: pure Python, same profile, no error."""
+    if HOST_KEY not in built.platforms:
+        pytest.skip(f"no compiled census for {HOST_KEY}")
+    env = installed.env
+    kubectl("seccomp", "version", env=env)  # unpacks into the cache
+    (unpacked,) = (Path(env["HOME"]) / ".cache" / "kubectl-seccomp" / "zipapp").iterdir()
+    module = unpacked / "kubectl_seccomp" / "_native" / "_census.abi3.so"
+    module.write_bytes(module.read_bytes() + b"\0")
+    shown = kubectl("seccomp", "version", env=env)
+    assert shown.stdout.rstrip().endswith("census: pure Python)") and shown.stderr == ""
+    generated = kubectl("seccomp", "generate", "-f", str(FIXTURE_LOG), env=env)
+    assert generated.stdout == expected_profile and "Traceback" not in generated.stderr
+
+
+def served_manifest(built: Any, served: Path, url: str) -> str:
+    """The manifest of ``built`` with its archives copied into ``served`` and the uris pointing there."""
+    for archive in [built.archive, *(a.archive for a in built.platforms.values())]:
+        (served / archive.name).write_bytes(archive.read_bytes())
+    manifest = yaml.safe_load(built.manifest)
+    for entry in manifest["spec"]["platforms"]:
+        entry["uri"] = url + entry["uri"].rsplit("/", 1)[-1]
+    return str(yaml.safe_dump(manifest, sort_keys=False))
+
+
+@pytest.fixture
+def http_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A directory served over HTTP on localhost (Krew's upgrade downloads the archive)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served, f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_krew_installs_from_the_index_upgrades_and_uninstalls(
+    built: Any, build_dist: Any, krew: Path, tmp_path: Path, clean_env: dict[str, str], http_dir: tuple[Path, str]
+) -> None:
+    """Krew's own path for a plugin of an index: it downloads the archive the index's manifest names.
+
+    (``--archive`` works only with ``--manifest``, so an index install downloads: here from a local
+    HTTP server, as from a custom index's release host.)
+    """
+    krew_env = Krew(tmp_path, krew, clean_env)
+    served, url = http_dir
+    krew_env.publish(served_manifest(built, served, url))
+    krew_env.run("install", "seccomp", "--no-update-index")
+    assert kubectl("seccomp", "version", env=krew_env.env).stdout.startswith(f"kubectl-seccomp {built.version} ")
+    receipt = yaml.safe_load((krew_env.root / "receipts" / "seccomp.yaml").read_text())
+    assert receipt["status"]["source"]["name"] == "default"  # from the index, so upgradable
+
+    # The next release: rebuilt archives, the index's manifest pointing at them.
+    next_version = "99.0.0"
+    rebuilt = build_dist.build(tmp_path / "next", manifest=None, version=next_version)
+    krew_env.publish(served_manifest(rebuilt, served, url))
+
+    krew_env.run("upgrade", "seccomp", "--no-update-index")
+    assert kubectl("seccomp", "version", env=krew_env.env).stdout.startswith(f"kubectl-seccomp {next_version} ")
+    assert sorted(p.name for p in (krew_env.root / "store" / "seccomp").iterdir()) == [f"v{next_version}"]
+    assert kubectl("seccomp", "generate", "-f", str(FIXTURE_LOG), env=krew_env.env).returncode == 0
+
+    krew_env.run("uninstall", "seccomp")
+    assert krew_env.leftovers() == []
