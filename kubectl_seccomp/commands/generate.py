@@ -9,7 +9,19 @@ from typing import Optional
 import typer
 
 from kubectl_seccomp.errors import InputError
+from kubectl_seccomp.formats import ProfileFormat, render_profile, resource_name
 from kubectl_seccomp.generate import GenerateOptions, GenerateResult, generate
+
+#: Shared with merge: how the profile is written.
+FORMAT = typer.Option(
+    ProfileFormat.json,
+    "--format",
+    help="json: the seccomp profile the kubelet, podman and docker (--security-opt seccomp=FILE) read; "
+    "spo: a Security Profiles Operator SeccompProfile resource (kubectl apply -f).",
+)
+NAME = typer.Option(
+    None, "--name", help="metadata.name of the SeccompProfile (--format spo; default: the output file's name)."
+)
 
 
 def command(
@@ -32,6 +44,8 @@ def command(
         help="Set SECCOMP_FILTER_FLAG_LOG so calls the profile denies show up in the audit log "
         "(runc 1.1 refuses profiles with flags; crun and newer runc take them).",
     ),
+    form: ProfileFormat = FORMAT,
+    name: Optional[str] = NAME,
 ) -> None:
     """Write a profile that allows exactly the syscalls logged in audit logs."""
     options = GenerateOptions(
@@ -43,7 +57,7 @@ def command(
     )
     result = generate(options)
     assert result.profile is not None
-    text = result.profile.to_json()
+    text = render_profile(result.profile, form, resource_name(name, output.name if output else None))
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
