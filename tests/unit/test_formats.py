@@ -31,7 +31,7 @@ def closed(schema: Any) -> Any:
     """The schema with unknown fields forbidden wherever it lists properties (metadata stays open)."""
     if isinstance(schema, dict):
         result = {key: closed(value) for key, value in schema.items()}
-        if "properties" in schema and schema["properties"]:
+        if schema.get("properties"):
             result.setdefault("additionalProperties", False)
         return result
     if isinstance(schema, list):
