@@ -12,9 +12,9 @@ import signal
 import sys
 from typing import Optional
 
-import click
 import typer
 
+from kubectl_seccomp._click import click
 from kubectl_seccomp.commands import (
     apply,
     cleanup,
@@ -63,7 +63,7 @@ def run(argv: Optional[list[str]] = None) -> int:
     except SeccompError as error:
         report_error(error)
         return error.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:  # click's Abort, or typer's own where typer vendors click
         print("error: interrupted", file=sys.stderr)
         return 130
     except KeyboardInterrupt:

@@ -6,8 +6,10 @@ PATH with the words typed after the plugin's name, the last one being the word u
 directive (bit flags: 2 no space after the candidate, 4 no file names, 8 only files with the
 extensions listed as candidates).
 
-Candidates come from the command line itself (``typer``'s click tree of :mod:`kubectl_seccomp.cli`,
-so they follow every command and flag as defined), and, for ``deploy/<TAB>``, ``-n <TAB>`` and
+Candidates come from the command line itself (the command tree typer builds from
+:mod:`kubectl_seccomp.cli`, so they follow every command and flag as defined; read by duck typing,
+because typer releases that vendor click build other classes than those that use the click
+package), and, for ``deploy/<TAB>``, ``-n <TAB>`` and
 ``--context <TAB>``, from the kubeconfig and the cluster through :mod:`kubectl_seccomp.kube.names`,
 which bounds each call by a short timeout and answers nothing rather than an error. kubectl keeps
 its own global flags (``-n``, ``--context``) for itself when it completes a plugin, so the
@@ -16,11 +18,12 @@ namespace is the one given after the plugin's name, else the context's.
 
 from __future__ import annotations
 
+import enum
 import sys
 from collections.abc import Sequence
-from typing import Optional
+from typing import Any, Optional
 
-import click
+from kubectl_seccomp._click import click
 
 DEFAULT = 0
 NO_SPACE = 2
@@ -44,36 +47,61 @@ PROFILE_ARGUMENTS = ("profiles", "old", "new")
 CLUSTER_OPTIONS = {"namespace": "--namespace", "context": "--context", "kubeconfig": "--kubeconfig"}
 
 
-def root_command() -> click.Group:
+def root_command() -> Any:
     import typer
 
     from kubectl_seccomp.cli import app
 
-    group = typer.main.get_command(app)
-    assert isinstance(group, click.Group)
-    return group
+    return typer.main.get_command(app)
 
 
-def _option_for(command: click.Command, flag: str) -> Optional[click.Option]:
+def _is_option(param: Any) -> bool:
+    return getattr(param, "param_type_name", "") == "option"
+
+
+def _is_argument(param: Any) -> bool:
+    return getattr(param, "param_type_name", "") == "argument"
+
+
+def _option_for(command: Any, flag: str) -> Any:
     for param in command.params:
-        if isinstance(param, click.Option) and flag in (*param.opts, *param.secondary_opts):
+        if _is_option(param) and flag in (*param.opts, *param.secondary_opts):
             return param
     return None
 
 
-def _takes_value(option: click.Option) -> bool:
-    return not option.is_flag and not option.count
+def _takes_value(option: Any) -> bool:
+    return not getattr(option, "is_flag", False) and not getattr(option, "count", False)
 
 
-def _flags(command: click.Command) -> list[str]:
+def _choices(param: Any) -> Optional[list[str]]:
+    """The values a choice-typed parameter takes (click.Choice, or typer's type descriptor)."""
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is not None:
+        found = descriptor.choices if getattr(descriptor, "is_choice", False) else None
+    else:
+        found = getattr(getattr(param, "type", None), "choices", None)
+    if found is None:
+        return None
+    return [str(c.value) if isinstance(c, enum.Enum) else str(c) for c in found]
+
+
+def _is_path(param: Any) -> bool:
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is not None:
+        return bool(getattr(descriptor, "is_path", False))
+    return isinstance(getattr(param, "type", None), click.Path)
+
+
+def _flags(command: Any) -> list[str]:
     names: list[str] = []
     for param in command.params:
-        if isinstance(param, click.Option) and not param.hidden:
+        if _is_option(param) and not getattr(param, "hidden", False):
             names += [*param.opts, *param.secondary_opts]
     return [*names, "--help"]
 
 
-def _parse(command: click.Command, words: Sequence[str]) -> tuple[dict[str, str], int]:
+def _parse(command: Any, words: Sequence[str]) -> tuple[dict[str, str], int]:
     """Values of the cluster options given in ``words``, and how many positional words there were."""
     given: dict[str, str] = {}
     positional = 0
@@ -105,12 +133,13 @@ def _connection(given: dict[str, str]) -> object:
     )
 
 
-def _option_values(option: click.Option, flag: str, word: str, given: dict[str, str]) -> tuple[list[str], int]:
-    if isinstance(option.type, click.Choice):
-        return [str(c) for c in option.type.choices if str(c).startswith(word)], NO_FILE
+def _option_values(option: Any, flag: str, word: str, given: dict[str, str]) -> tuple[list[str], int]:
+    choices = _choices(option)
+    if choices is not None:
+        return [c for c in choices if c.startswith(word)], NO_FILE
     if any(name in PROFILE_OPTIONS for name in option.opts):
         return ["json"], FILE_EXT
-    if isinstance(option.type, click.Path) or option.name in FILE_OPTIONS:
+    if _is_path(option) or option.name in FILE_OPTIONS:
         return [], DEFAULT
     for name in (*option.opts, *option.secondary_opts):
         if name in KNOWN_VALUES:
@@ -140,7 +169,7 @@ def _target_values(word: str, given: dict[str, str]) -> tuple[list[str], int]:
     return [f"{kind}/{name}" for name in names if name.startswith(prefix)], NO_FILE
 
 
-def complete(args: Sequence[str], root: Optional[click.Group] = None) -> tuple[list[str], int]:
+def complete(args: Sequence[str], root: Any = None) -> tuple[list[str], int]:
     """Candidates and cobra directive for ``kubectl seccomp ARGS`` with the cursor on ``ARGS[-1]``."""
     group = root or root_command()
     words, word = list(args[:-1]), (args[-1] if args else "")
@@ -166,7 +195,7 @@ def complete(args: Sequence[str], root: Optional[click.Group] = None) -> tuple[l
             return _option_values(option, rest[-1], word, given)
     if word.startswith("-"):
         return [f for f in _flags(command) if f.startswith(word)], NO_FILE
-    arguments = [p for p in command.params if isinstance(p, click.Argument)]
+    arguments = [p for p in command.params if _is_argument(p)]
     if not arguments:
         return [], NO_FILE
     argument = arguments[min(positional, len(arguments) - 1)]
