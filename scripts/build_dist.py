@@ -434,8 +434,8 @@ def tree_files(ref: Optional[str]) -> Iterator[tuple[str, bytes]]:
 
 
 def _wanted(name: str) -> bool:
-    # Our optional compiled census (its C source, stub and any built module) stays out: the
-    # zipapp runs the pure-Python census everywhere.
+    # The work tree's compiled census (its C source, stub and any module built in place) stays
+    # out: the platform archives get theirs from compile_census, checked, under _native/.
     base = name.rsplit("/", 1)[-1]
     compiled = any(base.endswith(suffix) or f"{suffix}." in base for suffix in DROPPED_SUFFIXES)
     return not base.startswith(".") and not compiled and "__pycache__/" not in name
