@@ -158,6 +158,9 @@ def test_installed_like_krew_runs_through_kubectl(
     generated = kubectl("seccomp", "generate", "-f", str(FIXTURE_LOG), env=env)
     assert generated.stdout == expected_profile
     assert '"defaultAction": "SCMP_ACT_ERRNO"' in generated.stdout
+    # The SeccompProfile template is read from the package (unpacked or in the zip) on every Python.
+    resource = kubectl("seccomp", "generate", "-f", str(FIXTURE_LOG), "--format", "spo", env=env).stdout
+    assert yaml.safe_load(resource)["kind"] == "SeccompProfile"
 
     # The first run unpacked the application once into the user's cache, named after the build.
     cache = Path(env["HOME"]) / ".cache" / "kubectl-seccomp" / "zipapp"
@@ -184,6 +187,8 @@ def test_runs_from_the_zip_when_the_cache_cannot_be_written(
     for cache_dir in ("", str(blocker / "cache")):  # off; impossible to create
         env = {**clean_env, "PATH": f"{krew_root / 'bin'}:{clean_env['PATH']}", "KUBECTL_SECCOMP_CACHE_DIR": cache_dir}
         assert kubectl("seccomp", "generate", "-f", str(FIXTURE_LOG), env=env).stdout == expected_profile
+        spo = kubectl("seccomp", "generate", "-f", str(FIXTURE_LOG), "--format", "spo", env=env).stdout
+        assert yaml.safe_load(spo)["spec"]["defaultAction"] == "SCMP_ACT_ERRNO"
     assert not (Path(clean_env["HOME"]) / ".cache").exists()
 
 
