@@ -116,15 +116,22 @@ _RECORD = (
 RECORD_RE = re.compile(_RECORD)
 # A record whose fields did not all parse still announces itself with one of these.
 _SECCOMP_MARK_RE = re.compile(rb"type=(?:SECCOMP|1326)[ \x1d]|audit\[\d+\]: SECCOMP ")
+# A line's serial is its header's: the ``audit(SECONDS.MILLIS:SERIAL)`` that holds
+# the line's first "(" (no header format has one before it). Message text may
+# quote another ``audit(T:S)`` -- a userspace AUDIT_USER message, a comm or exe
+# the kernel prints unescaped -- and counting that one would make a hole (or a
+# "new boot") out of nothing: lost records that were never lost. Each pattern
+# starts at a line's start, the first line's given a newline before it.
 # auditd's own DAEMON_* records are numbered by auditd, not the kernel: they
 # would look like gaps, so they are not serials we track.
-_SERIAL_RE = re.compile(rb"type=(?!DAEMON_)\w+ (?:msg=)?audit\(\d+\.\d+:(\d+)\)")
+_LINE_SERIAL_RE = re.compile(rb"\n[^\n(]*?type=(?!DAEMON_)\w+ (?:msg=)?audit\(\d+\.\d+:(\d+)\)")
 _SUPPRESSED_RE = re.compile(rb"kauditd_printk_skb: (\d+) callbacks suppressed")
+# The same, faster, for blocks without DAEMON_* records (the usual case).
+_BLOCK_SERIAL_RE = re.compile(rb"\n[^\n(]*audit\(\d+\.\d+:(\d+)\)")
 # For blocks of many lines: the same record fields as RECORD_RE, but starting at
 # the literal " pid=" (and the selected pids), which re's literal search skips
 # to far faster than it can try every line's start. Counts of the record marks
 # (below) check that every match stands in a record line.
-_BLOCK_SERIAL_RE = re.compile(rb"audit\(\d+\.\d+:(\d+)\)")
 _MARKS = (b"SECCOMP", b"type=1326")  # "SECCOMP" covers type=SECCOMP and journald's audit[N]: SECCOMP
 
 
@@ -175,8 +182,9 @@ def block_serials(block: bytes) -> list[int]:
 
 
 def _serial_texts(block: bytes) -> list[bytes]:
-    serial_re = _SERIAL_RE if b"type=DAEMON_" in block else _BLOCK_SERIAL_RE
-    return serial_re.findall(block)
+    """The header serial of each line that has one, in order."""
+    serial_re = _LINE_SERIAL_RE if b"type=DAEMON_" in block else _BLOCK_SERIAL_RE
+    return serial_re.findall(b"\n" + block)
 
 
 def _serial_run(serials: list[bytes]) -> Optional[tuple[int, int]]:
@@ -400,13 +408,9 @@ class AuditScanner:
         stats = self.stats
         stats.lines += 1
         match = RECORD_RE.search(line)
-        if match is not None and match.group(2) is not None:
-            serial_raw: Optional[bytes] = match.group(2)
-        else:
-            serial_match = _SERIAL_RE.search(line)
-            serial_raw = serial_match.group(1) if serial_match else None
-        if serial_raw is not None:
-            stats.serials.see(int(serial_raw))
+        serial_match = _LINE_SERIAL_RE.match(b"\n" + line) if b"audit(" in line else None
+        if serial_match is not None:
+            stats.serials.see(int(serial_match.group(1)))
         if match is None:
             self._count_unparsed(line)
             return None

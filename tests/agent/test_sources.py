@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kubectl_seccomp.agent.sources import AuditLogSource, KmsgSource, split_netlink
+from kubectl_seccomp.audit import AuditScanner
 
 RECORDS = Path(__file__).resolve().parent.parent / "fixtures" / "records"
 
@@ -150,3 +151,41 @@ def test_follow_exits_cleanly_on_a_signal_with_final_counters(tmp_path: Path, si
     assert events[0]["event"] == "start"
     assert events[-1]["event"] == "counters" and events[-1]["records"] > 0
     assert sum(1 for e in events if e["event"] == "counters") >= 3  # periodic, then the final one
+
+
+def _datagram(msg_type: int, text: bytes) -> bytes:
+    """One audit message as the kernel multicasts it: nlmsghdr, text, a NUL, padding."""
+    payload = text + b"\0"
+    header = struct.pack("=IHHII", 16 + len(payload), msg_type, 0, 0, 0)
+    return (header + payload).ljust((16 + len(payload) + 3) & ~3, b"\0")
+
+
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        b"audit(1796053150.686:20013)",  # two serials ahead of the stream's end: one "lost" record
+        b"audit(1796053150.686:1)",  # far behind: taken for a new boot
+        b"audit(1796053150.686:99999999)",  # far ahead: a huge "gap"
+    ],
+)
+def test_a_serial_quoted_in_message_text_is_not_a_serial(quoted: bytes) -> None:
+    # An AUDIT_USER message (auditctl -m, sudo, systemd) whose text quotes
+    # audit(T:S), between SECCOMP records with consecutive serials: the block
+    # census once took the quoted serial too and counted records as lost that
+    # the kernel had delivered (lost == 1 on a clean run).
+    body = b' pid=7 comm="sh" exe="/bin/sh" sig=0 arch=c000003e syscall=%d compat=0 ip=0x1 code=0x7ffc0000'
+    datagrams = [_datagram(1326, b"audit(1796053150.686:%d): auid=0 uid=0" % serial + body % serial)
+                 for serial in range(20001, 20010)]
+    user = b"audit(1796053150.686:20010): pid=1 uid=0 auid=0 ses=1 msg='op=note " + quoted + b" res=success'"
+    datagrams.append(_datagram(1107, user))
+    datagrams.append(_datagram(1326, b"audit(1796053150.686:20011): auid=0 uid=0" + body % 11))
+    lines = [line for datagram in datagrams for line in split_netlink(datagram)]
+    assert lines[9].startswith(b"type=1107 msg=audit(1796053150.686:20010): ")
+    block_scanner, line_scanner = AuditScanner(), AuditScanner()
+    counts = block_scanner.feed_block(b"\n".join(lines) + b"\n")
+    for line in lines:
+        line_scanner.feed_line(line)
+    for scanner in (block_scanner, line_scanner):
+        stats = scanner.finish()
+        assert (stats.records, stats.lost, stats.serials.first) == (10, 0, 20001)
+    assert sum(counts.values()) == 10
