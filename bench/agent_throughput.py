@@ -1,6 +1,7 @@
 """How fast the node agent turns audit records into events, on one core.
 
     python3 bench/agent_throughput.py [--records 1000000] [--form netlink|auditlog|kmsg] [--mix spread|server]
+    python3 bench/agent_throughput.py --sustained 100000 [--seconds 10] [--producers 2]   (root, real kernel)
 
 Builds a synthetic stream of SECCOMP records (realistic lines: 8 containers,
 4 pids each, up to 120 distinct syscalls, serials consecutive; see
@@ -18,16 +19,31 @@ Builds a synthetic stream of SECCOMP records (realistic lines: 8 containers,
 
 The process is pinned to one CPU. Attribution reads a fake /proc (one cgroup
 file per pid) once per pid, as on a node.
+
+``--sustained RATE`` measures the real thing instead: the agent
+(``python3 -m kubectl_seccomp.agent follow --source netlink``) runs as its own
+process while ``bench/seccomp_log_load.c`` (compiled here with ``cc``) makes
+the kernel emit RATE SECCOMP records a second (getppid() under a
+SECCOMP_RET_LOG filter, split over ``--producers`` processes) for
+``--seconds``. Printed: the records made, the records the agent counted, its
+lost and overrun counters, the kernel's own lost counter, the agent's CPU time
+and its resident memory sampled every 0.2 s. Nothing is pinned: the agent
+competes for the CPUs with the producers and whatever else the machine runs
+(the load average is printed).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import random
+import re
+import shutil
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -132,9 +148,7 @@ def datagram_rate(lines: list[bytes], proc: Path) -> float:
     reader.setblocking(False)
     writer = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_USERSOCK)
     writer.bind((0, 0))
-    source = NetlinkSource.__new__(NetlinkSource)
-    source.overruns = 0
-    source._sock = reader
+    source = NetlinkSource.adopt(reader)
     follower = Follower(source, Attributor(str(proc)), EventWriter(io.BytesIO()), interval=2.0)
     header = struct.Struct("=IHHII")
     cpu = 0.0
@@ -162,13 +176,95 @@ class _NullSource(AuditLogSource):
         return []
 
 
+def kernel_lost() -> int:
+    """The kernel's audit lost counter (``auditctl -s``); -1 without auditctl."""
+    auditctl = shutil.which("auditctl") or "/usr/sbin/auditctl"
+    if not Path(auditctl).exists():
+        return -1
+    status = subprocess.run([auditctl, "-s"], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"^lost (\d+)", status, re.M)
+    return int(match.group(1)) if match else -1
+
+
+def rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+    return int(match.group(1)) if match else 0
+
+
+def sustained(rate: int, seconds: float, producers: int, tmp: Path) -> None:
+    """The agent on the real kernel's netlink stream while producers make ``rate`` records a second."""
+    load = tmp / "seccomp_log_load"
+    source = Path(__file__).with_name("seccomp_log_load.c")
+    subprocess.run(["cc", "-O2", "-o", str(load), str(source)], check=True)
+    out = tmp / "agent.jsonl"
+    repo = str(Path(__file__).resolve().parent.parent)
+    with out.open("wb") as handle:
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "kubectl_seccomp.agent", "follow", "--source", "netlink", "--interval", "1",
+             "--container", "0" * 64],
+            stdout=handle, env={**os.environ, "PYTHONPATH": repo},
+        )
+
+    def counters() -> dict[str, int]:
+        events = [json.loads(line) for line in out.read_bytes().splitlines() if line.strip()]
+        return [e for e in events if e["event"] == "counters"][-1]
+
+    deadline = time.monotonic() + 20
+    while b'"counters"' not in out.read_bytes():
+        if time.monotonic() > deadline or agent.poll() is not None:
+            raise SystemExit(f"the agent did not start: {out.read_text()}")
+        time.sleep(0.1)
+    before, lost_before, rss_start = counters(), kernel_lost(), rss_kib(agent.pid)
+    cpu_before, load_before = _cpu_seconds(agent.pid), os.getloadavg()[0]
+    started = time.monotonic()
+    runs = [subprocess.Popen([str(load), str(rate / producers), str(seconds)], stdout=subprocess.PIPE, text=True)
+            for _ in range(producers)]
+    rss = []
+    while any(run.poll() is None for run in runs):
+        rss.append(rss_kib(agent.pid))
+        time.sleep(0.2)
+    made = sum(int(re.search(r"calls=(\d+)", run.communicate()[0]).group(1)) for run in runs)  # type: ignore[union-attr]
+    elapsed = time.monotonic() - started
+    # Let the agent drain what is queued, then stop it: its last counters are final.
+    time.sleep(2)
+    cpu = _cpu_seconds(agent.pid) - cpu_before
+    rss.append(rss_kib(agent.pid))
+    agent.terminate()
+    agent.wait(timeout=30)
+    after, lost_after = counters(), kernel_lost()
+    print(f"python {sys.version.split()[0]}; sustained run on the real kernel, netlink source, "
+          f"{producers} producer process(es)")
+    print(f"load average before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"records made:        {made:,} in {elapsed:.1f} s = {made / elapsed:,.0f}/s (asked {rate:,}/s)")
+    print(f"records the agent counted: {after['records'] - before['records']:,} "
+          "(every SECCOMP record on the machine, ours included)")
+    print(f"agent lost (serial gaps): {after['lost'] - before['lost']}, overruns: "
+          f"{after['overruns'] - before['overruns']}, kernel lost: {lost_after - lost_before}")
+    print(f"agent CPU:           {cpu:.2f} s over {elapsed + 2:.1f} s wall ({cpu / (elapsed + 2):.0%} of one CPU)")
+    print(f"agent RSS:           {rss_start / 1024:.1f} MiB before, max {max(rss) / 1024:.1f} MiB, "
+          f"{rss[-1] / 1024:.1f} MiB after")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--sustained", type=int, metavar="RATE", help="real kernel: RATE records/s (root)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--producers", type=int, default=2)
     parser.add_argument("--form", choices=sorted(FORMS), default="netlink")
     parser.add_argument("--mix", choices=["spread", "server"], default="spread")
     parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: the last one)")
     args = parser.parse_args()
+    if args.sustained:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            sustained(args.sustained, args.seconds, args.producers, Path(tmp_name))
+        return
     cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
     with tempfile.TemporaryDirectory() as tmp_name:

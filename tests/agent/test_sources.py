@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -13,9 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_seccomp.agent.sources import AuditLogSource, KmsgSource, split_netlink
+from kubectl_seccomp.agent.sources import (
+    MAX_LINES,
+    AuditLogSource,
+    KmsgSource,
+    NetlinkSource,
+    set_receive_buffer,
+    split_netlink,
+)
 from kubectl_seccomp.audit import AuditScanner
 
+NETLINK_USERSOCK = 2
 RECORDS = Path(__file__).resolve().parent.parent / "fixtures" / "records"
 
 
@@ -189,3 +198,26 @@ def test_a_serial_quoted_in_message_text_is_not_a_serial(quoted: bytes) -> None:
         stats = scanner.finish()
         assert (stats.records, stats.lost, stats.serials.first) == (10, 0, 20001)
     assert sum(counts.values()) == 10
+
+
+def test_netlink_reads_are_bounded_when_the_agent_falls_behind() -> None:
+    # A backlog of datagrams (the agent was busy): each read_lines returns at
+    # most MAX_LINES, the rest stays in the socket's buffer, nothing is lost.
+    reader = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_USERSOCK)
+    writer = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_USERSOCK)
+    set_receive_buffer(reader, 64 << 20)
+    reader.bind((0, 0))
+    writer.bind((0, 0))
+    source = NetlinkSource.adopt(reader)  # the audit socket needs root: the same reads on this one
+    total = MAX_LINES + 100
+    text = b"audit(1.2:%d): pid=1 comm=\"x\""
+    try:
+        for serial in range(total):
+            writer.sendto(_datagram(1326, text % serial), (reader.getsockname()[0], 0))
+    except OSError as error:  # a small buffer without CAP_NET_ADMIN
+        pytest.skip(f"cannot queue {total} datagrams: {error}")
+    first, second, third = source.read_lines(), source.read_lines(), source.read_lines()
+    assert (len(first), len(second), third) == (MAX_LINES, 100, [])
+    assert first[0] == b"type=1326 msg=" + text % 0 and second[-1] == b"type=1326 msg=" + text % (total - 1)
+    source.close()
+    writer.close()
