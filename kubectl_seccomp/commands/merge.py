@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
-import sys
 from functools import reduce
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from kubectl_seccomp.errors import InputError
+from kubectl_seccomp import files
+from kubectl_seccomp.commands._profiles import STRICT, load_checked
+from kubectl_seccomp.errors import UsageError
 from kubectl_seccomp.profile import Profile
 
 
 def command(
-    profiles: list[Path] = typer.Argument(..., help="Allow-list profiles to merge (two or more)."),
+    profiles: list[str] = typer.Argument(..., help="Allow-list profiles to merge (two or more; '-' reads stdin)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here (default: stdout)."),
+    strict: bool = STRICT,
 ) -> None:
     """Merge allow-list profiles (replicas, nodes, architectures) into one."""
-    merged = reduce(Profile.merge, (Profile.load(path) for path in profiles))
+    if len(profiles) < 2:
+        raise UsageError("merge needs two or more profiles", hint="to check one profile, use diff or apply --dry-run")
+    files.check_stdin_once(profiles, "a profile")
+    if output is not None:
+        files.refuse_same_file(profiles, output)
+    merged = reduce(Profile.merge, (load_checked(path, strict) for path in profiles))
     text = merged.to_json()
     if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text)
-    except OSError as error:
-        raise InputError(f"{output}: cannot write: {error.strerror}") from error
+        files.write_stdout(text)
+    else:
+        files.write_atomically(output, text)
+
