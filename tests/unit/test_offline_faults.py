@@ -19,7 +19,8 @@ import pytest
 
 from kubectl_seccomp.cli import run
 from kubectl_seccomp.commands._cluster import duration
-from kubectl_seccomp.errors import UsageError
+from kubectl_seccomp.errors import ProfileError, UsageError
+from kubectl_seccomp.profile import Profile
 
 REPO = Path(__file__).resolve().parents[2]
 RECORDS = REPO / "tests" / "fixtures" / "records"
@@ -272,3 +273,11 @@ def test_absurd_durations_are_refused(text: str, message: str) -> None:
     with pytest.raises(UsageError) as raised:
         duration(text, "--duration")
     assert raised.value.message == message and raised.value.exit_code == 2
+
+
+def test_the_profile_reader_apply_uses_takes_standard_input_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # apply -f - reads its profile through Profile.load, once.
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(profile_text("read").encode())))
+    assert Profile.load("-").allowed_syscalls == {"read"}
+    with pytest.raises(ProfileError, match=r"^standard input: not JSON"):
+        Profile.load("-")  # what is left of standard input: nothing
