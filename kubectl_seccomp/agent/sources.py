@@ -45,7 +45,9 @@ _READ_CHUNK = 1 << 20
 _SECCOMP_TYPE = struct.pack("=H", AUDIT_SECCOMP)
 _SECCOMP_PREFIX = b"type=%d msg=" % AUDIT_SECCOMP
 _NLMSG_LEN = struct.Struct("=I")
-# Lines one read_lines call returns at most (a few MiB): what the agent holds at once.
+# Lines one read_lines call returns at most (about 3 MiB): what the agent holds at once,
+# so it stays near its 32Mi memory request however far behind it is.
+# More waits in the socket buffer, which holds fewer records (each is a kernel skb).
 MAX_LINES = 8192
 _MAX_DATAGRAM = 9216  # an audit message is at most MAX_AUDIT_MESSAGE_LENGTH (8970) bytes + header
 
