@@ -79,13 +79,13 @@ def write_atomically(path: Path, text: str) -> None:
     data = text.encode("utf-8")
     temporary = None
     name = path
-    if path.is_symlink():  # replace what it points to, not the link
-        path = Path(os.path.realpath(path))
     try:
         if path.exists() and not path.is_file():  # /dev/stdout, a FIFO: not ours to replace
             with path.open("wb") as stream:
                 stream.write(data)
             return
+        if path.is_symlink():  # replace the file it points to, not the link
+            path = Path(os.path.realpath(path))
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -90,6 +90,17 @@ def test_output_through_a_symlink_replaces_its_target(tmp_path: Path) -> None:
     assert link.is_symlink() and json.loads(target.read_text())["syscalls"]
 
 
+def test_output_to_a_device_is_written_in_place_not_replaced(tmp_path: Path) -> None:
+    # Replacing /dev/full or /dev/stdout by a regular file would be a disaster: write them in place.
+    result = cli("generate", "-f", str(LOG), "-o", "/dev/full")
+    assert result.returncode == 1
+    assert one_error_line(result.stderr) == "error: /dev/full: cannot write: No space left on device"
+    assert Path("/dev/full").is_char_device()
+    result = cli("generate", "-f", str(LOG), "-o", "/dev/stdout")
+    assert result.returncode == 0 and json.loads(result.stdout)["syscalls"]
+    assert Path("/dev/full").is_char_device() and not list(Path("/dev").glob(".full.*.tmp"))
+
+
 @pytest.mark.parametrize("command", ["generate", "merge"])
 def test_standard_output_on_a_full_device_is_one_line(command: str, tmp_path: Path) -> None:
     a = tmp_path / "a.json"
