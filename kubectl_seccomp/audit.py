@@ -244,10 +244,16 @@ class SerialTracker:
     lines can arrive slightly out of order (several CPUs) and one event can
     carry several records with the same serial. So we keep a bounded window of
     serials seen beyond the contiguous run and only call a serial lost once the
-    window has moved past it: memory stays flat however long the log is.
+    window has moved past it: memory stays flat however long the log is. A
+    record can still come later than that (its process was preempted between
+    taking a serial and queueing the record while other CPUs logged thousands):
+    the serials of the latest small holes are remembered, and one that turns
+    up after all is taken back from ``lost``.
     """
 
     WINDOW = 4096
+    LATE_HOLE = 16  # holes up to this many serials are remembered ...
+    LATE_MEMORY = 4096  # ... this many serials at most, the oldest forgotten first
 
     def __init__(self) -> None:
         self.lost = 0
@@ -255,6 +261,7 @@ class SerialTracker:
         self._ahead: list[int] = []  # a heap of serials seen beyond _contiguous
         self._highest = 0  # the highest serial in _ahead while it is not empty
         self.first: Optional[int] = None  # the first serial seen
+        self._late: dict[int, None] = {}  # serials counted lost that may still come (insertion order)
 
     def see(self, serial: int) -> None:
         contiguous = self._contiguous
@@ -265,8 +272,12 @@ class SerialTracker:
             self._contiguous = serial
             return
         if serial <= contiguous:
-            if contiguous - serial > self.WINDOW:  # serials restart: a new boot
+            if self._late and serial in self._late:  # counted lost, but here after all
+                del self._late[serial]
+                self.lost -= 1
+            elif contiguous - serial > self.WINDOW:  # serials restart: a new boot
                 self.finish()
+                self._late.clear()
                 self._contiguous = serial
             return
         heapq.heappush(self._ahead, serial)
@@ -276,7 +287,7 @@ class SerialTracker:
         while self._ahead and self._highest - self._contiguous > self.WINDOW:  # type: ignore[operator]
             # The oldest hole is too far behind to be filled by reordering: lost.
             first = heapq.heappop(self._ahead)
-            self.lost += first - self._contiguous - 1  # type: ignore[operator]
+            self._count_hole(self._contiguous, first)  # type: ignore[arg-type]
             self._contiguous = first
             self._advance()
 
@@ -307,9 +318,19 @@ class SerialTracker:
             return False
         if self._contiguous is None:
             self.first = first
-        self.lost += max(0, first - contiguous - 1)
+        if first > contiguous + 1:
+            self._count_hole(contiguous, first)
         self._contiguous = last
         return True
+
+    def _count_hole(self, before: int, after: int) -> None:
+        """The serials between ``before`` and ``after`` never came (so far)."""
+        self.lost += after - before - 1
+        if after - before - 1 <= self.LATE_HOLE:
+            late = self._late
+            late.update(dict.fromkeys(range(before + 1, after)))
+            while len(late) > self.LATE_MEMORY:
+                del late[next(iter(late))]
 
     def _advance(self) -> None:
         ahead = self._ahead
