@@ -23,8 +23,7 @@ def command(
     if len(profiles) < 2:
         raise UsageError("merge needs two or more profiles", hint="to check one profile, use diff or apply --dry-run")
     files.check_stdin_once(profiles, "a profile")
-    if output is not None:
-        files.refuse_same_file(profiles, output)
+    # -o may name one of the inputs (merge into it): all are read before the atomic write.
     merged = reduce(Profile.merge, (load_checked(path, strict) for path in profiles))
     text = merged.to_json()
     if output is None:

@@ -292,3 +292,12 @@ def test_the_profile_reader_apply_uses_takes_standard_input_once(monkeypatch: py
     assert Profile.load("-").allowed_syscalls == {"read"}
     with pytest.raises(ProfileError, match=r"^standard input: not JSON"):
         Profile.load("-")  # what is left of standard input: nothing
+
+
+def test_merge_into_one_of_its_inputs(tmp_path: Path) -> None:
+    # Unlike generate's log, a profile given to merge may be its output: all are read first.
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(profile_text("read"))
+    b.write_text(profile_text("write"))
+    assert run(["merge", str(a), str(b), "-o", str(a)]) == 0
+    assert json.loads(a.read_text())["syscalls"][0]["names"] == ["read", "write"]
