@@ -12,8 +12,8 @@
    suppressed" lines: all rare), or a tuple (lines, marks, serials, record_text) where
      lines       = number of lines (a last line without a newline counts),
      marks       = occurrences of b"SECCOMP" plus occurrences of b"type=1326",
-     serials     = (first, last) when the audit serials (every `audit(SECONDS.MILLIS:SERIAL)`,
-                   in order) never go down and never skip a number, else the list of them all,
+     serials     = (first, last) when the audit serials (each line's header
+                   `audit(SECONDS.MILLIS:SERIAL)`, in order) never go down and never skip a number, else the list of them all,
      record_text = None without needles; else every line holding a needle (the caller passes
                    b" pid=N comm=" for each selected pid), from its first needle to its end,
                    each followed by a newline: the only text where the record pattern of
@@ -126,29 +126,45 @@ static const char *skip_digits(const char *cursor, const char *end) {
     return cursor;
 }
 
-/* The serials of the regular expression audit\(\d+\.\d+:(\d+)\), every match left to right.
+/* The header serial of each line that has one: the line's first '(' must end "audit(" and
+   open SECONDS.MILLIS:SERIAL) (the regular expression \n[^\n(]*audit\(\d+\.\d+:(\d+)\) on
+   the block after a newline). An audit(T:S) later in a line is message text, not a serial.
    Returns 1 if a serial is too long for us, -1 on error (exception set), 0 otherwise. */
 static int collect_serials(const char *start, const char *end, Int64List *serials) {
-    static const char mark[] = "audit(";
+    static const char mark[] = "audit";
     const size_t mark_length = sizeof(mark) - 1;
-    const char *cursor = start;
-    const char *hit;
-    while ((hit = find_by_rare_byte(cursor, end, mark, mark_length, mark_length - 1)) != NULL) {
-        /* "audit(" cannot overlap itself, so a failed match resumes after this one. */
-        cursor = hit + mark_length;
-        const char *seconds = cursor;
-        const char *p = skip_digits(seconds, end);
-        if (p == seconds || p >= end || *p != '.') {
+    const char *line = start;
+    while (line < end) {
+        const char *paren = memchr(line, '(', (size_t)(end - line));
+        if (paren == NULL) {
+            break;
+        }
+        /* The start of the line holding this '(' (it is the first '(' of that line). */
+        const char *newline = memrchr(line, '\n', (size_t)(paren - line));
+        if (newline != NULL) {
+            line = newline + 1;
+        }
+        const char *next = memchr(paren, '\n', (size_t)(end - paren));
+        const char *line_end = next != NULL ? next : end;
+        const char *p = paren + 1;
+        int header = (size_t)(paren - line) >= mark_length && memcmp(paren - mark_length, mark, mark_length) == 0;
+        line = next != NULL ? next + 1 : end;
+        if (!header) {
+            continue;
+        }
+        const char *seconds = p;
+        p = skip_digits(seconds, line_end);
+        if (p == seconds || p >= line_end || *p != '.') {
             continue;
         }
         const char *millis = ++p;
-        p = skip_digits(millis, end);
-        if (p == millis || p >= end || *p != ':') {
+        p = skip_digits(millis, line_end);
+        if (p == millis || p >= line_end || *p != ':') {
             continue;
         }
         const char *digits = ++p;
-        p = skip_digits(digits, end);
-        if (p == digits || p >= end || *p != ')') {
+        p = skip_digits(digits, line_end);
+        if (p == digits || p >= line_end || *p != ')') {
             continue;
         }
         if (p - digits > MAX_SERIAL_DIGITS) {
@@ -161,7 +177,6 @@ static int collect_serials(const char *start, const char *end, Int64List *serial
         if (int64_list_append(serials, value) < 0) {
             return -1;
         }
-        cursor = p + 1;
     }
     return 0;
 }

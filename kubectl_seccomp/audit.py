@@ -116,15 +116,22 @@ _RECORD = (
 RECORD_RE = re.compile(_RECORD)
 # A record whose fields did not all parse still announces itself with one of these.
 _SECCOMP_MARK_RE = re.compile(rb"type=(?:SECCOMP|1326)[ \x1d]|audit\[\d+\]: SECCOMP ")
+# A line's serial is its header's: the ``audit(SECONDS.MILLIS:SERIAL)`` that holds
+# the line's first "(" (no header format has one before it). Message text may
+# quote another ``audit(T:S)`` -- a userspace AUDIT_USER message, a comm or exe
+# the kernel prints unescaped -- and counting that one would make a hole (or a
+# "new boot") out of nothing: lost records that were never lost. Each pattern
+# starts at a line's start, the first line's given a newline before it.
 # auditd's own DAEMON_* records are numbered by auditd, not the kernel: they
 # would look like gaps, so they are not serials we track.
-_SERIAL_RE = re.compile(rb"type=(?!DAEMON_)\w+ (?:msg=)?audit\(\d+\.\d+:(\d+)\)")
+_LINE_SERIAL_RE = re.compile(rb"\n[^\n(]*?type=(?!DAEMON_)\w+ (?:msg=)?audit\(\d+\.\d+:(\d+)\)")
 _SUPPRESSED_RE = re.compile(rb"kauditd_printk_skb: (\d+) callbacks suppressed")
+# The same, faster, for blocks without DAEMON_* records (the usual case).
+_BLOCK_SERIAL_RE = re.compile(rb"\n[^\n(]*audit\(\d+\.\d+:(\d+)\)")
 # For blocks of many lines: the same record fields as RECORD_RE, but starting at
 # the literal " pid=" (and the selected pids), which re's literal search skips
 # to far faster than it can try every line's start. Counts of the record marks
 # (below) check that every match stands in a record line.
-_BLOCK_SERIAL_RE = re.compile(rb"audit\(\d+\.\d+:(\d+)\)")
 _MARKS = (b"SECCOMP", b"type=1326")  # "SECCOMP" covers type=SECCOMP and journald's audit[N]: SECCOMP
 
 
@@ -175,8 +182,9 @@ def block_serials(block: bytes) -> list[int]:
 
 
 def _serial_texts(block: bytes) -> list[bytes]:
-    serial_re = _SERIAL_RE if b"type=DAEMON_" in block else _BLOCK_SERIAL_RE
-    return serial_re.findall(block)
+    """The header serial of each line that has one, in order."""
+    serial_re = _LINE_SERIAL_RE if b"type=DAEMON_" in block else _BLOCK_SERIAL_RE
+    return serial_re.findall(b"\n" + block)
 
 
 def _serial_run(serials: list[bytes]) -> Optional[tuple[int, int]]:
@@ -236,10 +244,16 @@ class SerialTracker:
     lines can arrive slightly out of order (several CPUs) and one event can
     carry several records with the same serial. So we keep a bounded window of
     serials seen beyond the contiguous run and only call a serial lost once the
-    window has moved past it: memory stays flat however long the log is.
+    window has moved past it: memory stays flat however long the log is. A
+    record can still come later than that (its process was preempted between
+    taking a serial and queueing the record while other CPUs logged thousands):
+    the serials of the latest small holes are remembered, and one that turns
+    up after all is taken back from ``lost``.
     """
 
     WINDOW = 4096
+    LATE_HOLE = 16  # holes up to this many serials are remembered ...
+    LATE_MEMORY = 4096  # ... this many serials at most, the oldest forgotten first
 
     def __init__(self) -> None:
         self.lost = 0
@@ -247,6 +261,7 @@ class SerialTracker:
         self._ahead: list[int] = []  # a heap of serials seen beyond _contiguous
         self._highest = 0  # the highest serial in _ahead while it is not empty
         self.first: Optional[int] = None  # the first serial seen
+        self._late: dict[int, None] = {}  # serials counted lost that may still come (insertion order)
 
     def see(self, serial: int) -> None:
         contiguous = self._contiguous
@@ -257,8 +272,12 @@ class SerialTracker:
             self._contiguous = serial
             return
         if serial <= contiguous:
-            if contiguous - serial > self.WINDOW:  # serials restart: a new boot
+            if self._late and serial in self._late:  # counted lost, but here after all
+                del self._late[serial]
+                self.lost -= 1
+            elif contiguous - serial > self.WINDOW:  # serials restart: a new boot
                 self.finish()
+                self._late.clear()
                 self._contiguous = serial
             return
         heapq.heappush(self._ahead, serial)
@@ -268,7 +287,7 @@ class SerialTracker:
         while self._ahead and self._highest - self._contiguous > self.WINDOW:  # type: ignore[operator]
             # The oldest hole is too far behind to be filled by reordering: lost.
             first = heapq.heappop(self._ahead)
-            self.lost += first - self._contiguous - 1  # type: ignore[operator]
+            self._count_hole(self._contiguous, first)  # type: ignore[arg-type]
             self._contiguous = first
             self._advance()
 
@@ -299,9 +318,19 @@ class SerialTracker:
             return False
         if self._contiguous is None:
             self.first = first
-        self.lost += max(0, first - contiguous - 1)
+        if first > contiguous + 1:
+            self._count_hole(contiguous, first)
         self._contiguous = last
         return True
+
+    def _count_hole(self, before: int, after: int) -> None:
+        """The serials between ``before`` and ``after`` never came (so far)."""
+        self.lost += after - before - 1
+        if after - before - 1 <= self.LATE_HOLE:
+            late = self._late
+            late.update(dict.fromkeys(range(before + 1, after)))
+            while len(late) > self.LATE_MEMORY:
+                del late[next(iter(late))]
 
     def _advance(self) -> None:
         ahead = self._ahead
@@ -400,13 +429,9 @@ class AuditScanner:
         stats = self.stats
         stats.lines += 1
         match = RECORD_RE.search(line)
-        if match is not None and match.group(2) is not None:
-            serial_raw: Optional[bytes] = match.group(2)
-        else:
-            serial_match = _SERIAL_RE.search(line)
-            serial_raw = serial_match.group(1) if serial_match else None
-        if serial_raw is not None:
-            stats.serials.see(int(serial_raw))
+        serial_match = _LINE_SERIAL_RE.match(b"\n" + line) if b"audit(" in line else None
+        if serial_match is not None:
+            stats.serials.see(int(serial_match.group(1)))
         if match is None:
             self._count_unparsed(line)
             return None

@@ -21,12 +21,12 @@ from typing import BinaryIO, Optional, Protocol
 from kubectl_seccomp.audit import Action, AuditScanner, Census, RecordKey, ScanStats, SeccompRecord, record_from_key
 from kubectl_seccomp.census import active_census
 from kubectl_seccomp.errors import AuditLogError
+from kubectl_seccomp.files import STDIN, display_name
 from kubectl_seccomp.profile import Profile
 
 BLOCK_SIZE = 4 << 20
 PARALLEL_MIN_BYTES = 32 << 20
 MAX_WORKERS = 8
-STDIN = "-"
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,12 @@ def _open(path: str) -> BinaryIO:
         except OSError as error:
             raise AuditLogError(f"{path}: cannot read: {error.strerror}") from error
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
-    if buffered.peek(2)[:2] == b"\x1f\x8b":
+    try:
+        magic = buffered.peek(2)[:2]
+    except OSError as error:  # /proc/self/mem, a device that refuses reads
+        buffered.close()
+        raise AuditLogError(f"{display_name(path)}: cannot read: {error.strerror or error}") from error
+    if magic == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
     return buffered  # type: ignore[return-value]
 
@@ -120,7 +125,7 @@ def scan_logs(paths: tuple[str, ...], pids: frozenset[int] = frozenset()) -> tup
             counts.update(part_counts)
             stats.absorb(part_stats)
         if stats.lines == lines_before:
-            raise AuditLogError(f"{'standard input' if path == STDIN else path}: empty")
+            raise AuditLogError(f"{display_name(path)}: empty")
     return counts, stats
 
 
@@ -243,11 +248,13 @@ def generate(options: GenerateOptions) -> GenerateResult:
             result.denials.append(seen)
     result.pids_seen = tuple(sorted(pids_seen))
     if not allowed:
-        raise AuditLogError(
-            _nothing_selected(options, result),
-            hint=f"processes with records: pids {', '.join(map(str, result.pids_seen[:10]))}"
-            + (" ..." if len(result.pids_seen) > 10 else ""),
-        )
+        if result.pids_seen:
+            hint = f"processes with records: pids {', '.join(map(str, result.pids_seen[:10]))}" + (
+                " ..." if len(result.pids_seen) > 10 else ""
+            )
+        else:  # the census skipped other pids' records without reading them
+            hint = f"{result.records_filtered} records are of other processes; leave out --pid to list them"
+        raise AuditLogError(_nothing_selected(options, result), hint=hint)
     per_arch: Counter[str] = Counter(arch for arch, _ in allowed)
     result.syscalls_per_arch = dict(sorted(per_arch.items()))
     result.profile = Profile.from_observations(allowed, log_denials=options.log_denials)
@@ -267,6 +274,8 @@ def _nothing_selected(options: GenerateOptions, result: GenerateResult) -> str:
     if options.comm is not None:
         wanted.append(f"comm {options.comm!r}")
     who = " and ".join(wanted) if wanted else "any process"
+    if not result.pids_seen and options.pids:
+        return f"no records of {who} in {', '.join(map(display_name, options.audit_logs))}"
     if result.denials and not options.include_denied:
         return f"no LOG records for {who}, only denials (add --include-denied to allow them)"
     return f"no LOG records with known syscall numbers for {who}"

@@ -11,11 +11,13 @@ same profile always gives the same bytes, so files can be compared and hashed.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
+from kubectl_seccomp import files
 from kubectl_seccomp.errors import ProfileError
 from kubectl_seccomp.syscalls import ARCHES, arch_by_name, known_syscall_names
 
@@ -44,6 +46,21 @@ ARG_OPS = frozenset(
         "SCMP_CMP_MASKED_EQ",
     }
 )
+# Every architecture libseccomp (so runc and crun) knows: any other name makes
+# the runtime refuse the whole profile. Ours (syscalls.ARCHES) are among them.
+LIBSECCOMP_ARCHES = frozenset(
+    "SCMP_ARCH_" + name
+    for name in (
+        *("X86", "X86_64", "X32", "ARM", "AARCH64", "LOONGARCH64", "M68K", "MIPS", "MIPS64", "MIPS64N32"),
+        *("MIPSEL", "MIPSEL64", "MIPSEL64N32", "PARISC", "PARISC64", "PPC", "PPC64", "PPC64LE", "RISCV64"),
+        *("S390", "S390X", "SH", "SHEB"),
+    )
+)
+# The shape of a syscall name on every architecture (_llseek, sync_file_range2).
+_SYSCALL_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
+# A profile is a few KiB (every syscall of every architecture: under 100 KiB).
+MAX_PROFILE_BYTES = 4 << 20
+SHOWN_NAMES = 10  # unknown names listed in a message; the rest are counted
 EPERM = 1
 _TOP_KEYS = frozenset({"defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls"})
 _RULE_KEYS = frozenset({"names", "action", "errnoRet", "args"})
@@ -154,10 +171,15 @@ class Profile:
         for profile in (self, other):
             if any(rule.action != "SCMP_ACT_ALLOW" or rule.args for rule in profile.rules):
                 raise ProfileError("only allow-list profiles (unconditional SCMP_ACT_ALLOW rules) can be merged")
-        if (self.default_action, self.default_errno_ret) != (other.default_action, other.default_errno_ret):
+        if self.default_action != other.default_action:
             raise ProfileError(
                 f"cannot merge profiles with different default actions "
                 f"({self.default_action} and {other.default_action})"
+            )
+        if self.default_errno_ret != other.default_errno_ret:
+            raise ProfileError(
+                f"cannot merge profiles with different defaultErrnoRet "
+                f"({_errno_text(self.default_errno_ret)} and {_errno_text(other.default_errno_ret)})"
             )
         names = tuple(sorted(self.allowed_syscalls | other.allowed_syscalls))
         return Profile(
@@ -224,8 +246,11 @@ class Profile:
         default_errno = _optional_int(data.get("defaultErrnoRet"), source, "defaultErrnoRet")
         architectures = _string_list(data.get("architectures", []), source, "architectures")
         for name in architectures:
-            if not name.startswith("SCMP_ARCH_"):
-                raise ProfileError(f"{source}: architectures: {name!r} is not an SCMP_ARCH_* name")
+            if name not in LIBSECCOMP_ARCHES:
+                raise ProfileError(
+                    f"{source}: architectures: {name[:60]!r} is not an architecture libseccomp knows",
+                    hint="runc and crun refuse the whole profile; names look like SCMP_ARCH_X86_64",
+                )
         flags = _string_list(data.get("flags", []) or [], source, "flags")
         for flag in flags:
             if flag not in FLAGS:
@@ -250,29 +275,49 @@ class Profile:
             raise ProfileError(
                 f"{source}: not JSON ({error.msg} at line {error.lineno} column {error.colno})"
             ) from error
+        except ValueError as error:  # an integer of more digits than Python converts
+            raise ProfileError(f"{source}: not a seccomp profile (a number with too many digits)") from error
+        except RecursionError as error:
+            raise ProfileError(f"{source}: not a seccomp profile (nested too deeply)") from error
         return cls.from_dict(data, source)
 
     @classmethod
-    def load(cls, path: Path) -> Profile:
-        """Read a profile file; any problem is a one-line :class:`ProfileError`."""
+    def load(cls, path: Union[Path, str], strict: bool = False) -> Profile:
+        """Read a profile file (``-``: standard input); any problem is a one-line :class:`ProfileError`.
+
+        Syscall names no architecture we know has are an error with ``strict``;
+        without it the caller warns with :meth:`unknown_names_warning`.
+        """
+        name = files.display_name(str(path))
+        data = files.read_capped(str(path), MAX_PROFILE_BYTES, "a seccomp profile", ProfileError)
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError as error:
-            raise ProfileError(f"{path}: no such file") from error
-        except IsADirectoryError as error:
-            raise ProfileError(f"{path}: is a directory, not a profile file") from error
-        except PermissionError as error:
-            raise ProfileError(f"{path}: permission denied") from error
+            text = data.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise ProfileError(f"{path}: not JSON (not UTF-8 text)") from error
-        except OSError as error:
-            raise ProfileError(f"{path}: cannot read: {error.strerror}") from error
-        return cls.from_json(text, str(path))
+            raise ProfileError(f"{name}: not JSON (not UTF-8 text)") from error
+        profile = cls.from_json(text, name)
+        if strict and profile.unknown_syscalls():
+            raise ProfileError(profile.unknown_names_message(name), hint="fix or remove them, or leave out --strict")
+        return profile
+
+    def unknown_names_message(self, source: str) -> str:
+        unknown = self.unknown_syscalls()
+        shown = ", ".join(unknown[:SHOWN_NAMES])
+        if len(unknown) > SHOWN_NAMES:
+            shown += f" and {len(unknown) - SHOWN_NAMES} more"
+        return f"{source}: {len(unknown)} syscall name(s) no architecture has (typos?): {shown}"
+
+    def unknown_names_warning(self, source: str) -> Optional[str]:
+        """A one-line warning naming the unknown syscall names, or None when there are none."""
+        return self.unknown_names_message(source) if self.unknown_syscalls() else None
 
     def unknown_syscalls(self) -> tuple[str, ...]:
         """Names in the rules that no architecture we know has (likely typos)."""
         known = known_syscall_names()
         return tuple(sorted({name for rule in self.rules for name in rule.names} - known))
+
+
+def _errno_text(value: Optional[int]) -> str:
+    return "unset" if value is None else str(value)
 
 
 def _action(value: Any, source: str, where: str) -> str:
@@ -310,6 +355,9 @@ def _rule(raw: Any, source: str, index: int) -> Rule:
     names = _string_list(raw["names"], source, f"{where}.names")
     if not names:
         raise ProfileError(f"{source}: {where}.names is empty")
+    for name in names:
+        if not _SYSCALL_NAME.match(name):
+            raise ProfileError(f"{source}: {where}.names: {name[:60]!r} is not a syscall name")
     action = _action(raw.get("action"), source, f"{where}.action")
     errno_ret = _optional_int(raw.get("errnoRet"), source, f"{where}.errnoRet")
     args = raw.get("args") or []

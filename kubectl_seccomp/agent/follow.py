@@ -19,7 +19,7 @@ from typing import Optional
 
 from kubectl_seccomp.agent.attribution import Attributor
 from kubectl_seccomp.agent.events import EventWriter
-from kubectl_seccomp.agent.sources import AuditLogSource, Source
+from kubectl_seccomp.agent.sources import MAX_LINES, AuditLogSource, Source
 from kubectl_seccomp.audit import AuditScanner
 
 FILE_POLL_SECONDS = 0.05
@@ -109,9 +109,14 @@ class Follower:
                     self.sync_counters()
                     self.writer.counters_event()
                     next_counters = time.monotonic() + self.interval
-            # What arrived before the stop was asked for still counts.
+            # What arrived before the stop was asked for still counts (read
+            # in bounded batches: until a read comes back short).
             self.attributor.poll_events()
-            self.feed(self.source.read_lines())
+            while True:
+                lines = self.source.read_lines()
+                self.feed(lines)
+                if len(lines) < MAX_LINES:
+                    break
         finally:
             self.scanner.finish()
             self.sync_counters()

@@ -30,19 +30,29 @@ TIMEOUT = typer.Option(
     "5m", "--timeout", help="How long a rollout may take before we roll back (e.g. 90s, 5m)."
 )
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+# Go's time.ParseDuration syntax (kubectl's): numbers with units, one after the
+# other (1h30m, 1m30.5s, 250ms); a bare number is seconds, as kubectl takes it.
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+MAX_DURATION = 7 * 24 * 3600.0  # a week: anything longer is a typo, not a wait
 
 
 def duration(text: Optional[str], flag: str) -> Optional[float]:
-    """Seconds of ``90``, ``90s``, ``1.5m``, ``2h``; None stays None."""
+    """Seconds of a Go-style duration (``90s``, ``1h30m``, ``250ms``) or a bare number; None stays None."""
     if text is None:
         return None
-    match = _DURATION.match(text)
-    if not match:
-        raise UsageError(f"{flag} {text!r} is not a duration", hint="write it like 30s, 5m or 1h")
-    value = float(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2) or "s"]
+    spelled = text.strip()
+    if _DURATION.fullmatch(spelled):
+        value = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(spelled))
+    elif re.fullmatch(r"\d+(?:\.\d*)?|\.\d+", spelled):
+        value = float(spelled)
+    else:
+        raise UsageError(f"{flag} {text[:40]!r} is not a duration", hint="write it like 90s, 5m or 1h30m")
     if value <= 0:
         raise UsageError(f"{flag} must be more than 0")
+    if value > MAX_DURATION:
+        raise UsageError(f"{flag} {text[:40]!r} is more than {MAX_DURATION / 3600:.0f}h")
     return value
 
 

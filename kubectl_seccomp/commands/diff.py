@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
-from kubectl_seccomp.profile import Profile
+from kubectl_seccomp import files
+from kubectl_seccomp.commands._profiles import STRICT, load_checked
+from kubectl_seccomp.errors import SeccompError
+
+TROUBLE = 2  # diff(1)'s exit code for "could not compare"; 1 means "they differ"
 
 
 def command(
-    old: Path = typer.Argument(..., help="The profile you have."),
-    new: Path = typer.Argument(..., help="The profile to compare it with."),
+    old: str = typer.Argument(..., help="The profile you have ('-' reads stdin)."),
+    new: str = typer.Argument(..., help="The profile to compare it with ('-' reads stdin)."),
+    strict: bool = STRICT,
 ) -> None:
     """Show syscalls and architectures added (+) and removed (-) from OLD to NEW.
 
-    Exits 0 when they allow the same, 1 when they differ (like diff(1)).
+    Exits 0 when they allow the same, 1 when they differ, 2 when a profile
+    cannot be read (like diff(1)).
     """
-    difference = Profile.load(old).diff(Profile.load(new))
+    try:
+        files.check_stdin_once((old, new), "a profile")
+        difference = load_checked(old, strict).diff(load_checked(new, strict))
+    except SeccompError as error:
+        error.exit_code = TROUBLE
+        raise
     if difference.default_action_changed:
         typer.echo("~ default action differs")
     for arch in difference.added_architectures:

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from kubectl_seccomp.errors import InputError
+from kubectl_seccomp import files
+from kubectl_seccomp.errors import UsageError
 from kubectl_seccomp.formats import ProfileFormat, render_profile, resource_name
 from kubectl_seccomp.generate import GenerateOptions, GenerateResult, generate
 
@@ -48,6 +49,12 @@ def command(
     name: Optional[str] = NAME,
 ) -> None:
     """Write a profile that allows exactly the syscalls logged in audit logs."""
+    files.check_stdin_once(audit_logs, "--audit-log")
+    bad_pids = [pid for pid in pids or () if pid <= 0]
+    if bad_pids:
+        raise UsageError(f"--pid {bad_pids[0]}: a process id is a positive number")
+    if output is not None:
+        files.refuse_same_file(audit_logs, output)
     options = GenerateOptions(
         audit_logs=tuple(audit_logs),
         pids=frozenset(pids or ()),
@@ -59,14 +66,9 @@ def command(
     assert result.profile is not None
     text = render_profile(result.profile, form, resource_name(name, output.name if output else None))
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        files.write_stdout(text)
     else:
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(text)
-        except OSError as error:
-            raise InputError(f"{output}: cannot write: {error.strerror}") from error
+        files.write_atomically(output, text)
     print_summary(result, output)
 
 

@@ -170,4 +170,11 @@ def api_client(resolved: ResolvedConfig) -> Any:
         raise ConfigError(f"kubeconfig context {resolved.context!r} is not usable: {error}") from error
     except OSError as error:
         raise ConfigError(f"kubeconfig context {resolved.context!r}: {error}") from error
+    if not configuration.verify_ssl:
+        # The kubeconfig asks for insecure-skip-tls-verify: the user knows, and
+        # urllib3's two-line warning per request (with a site-packages path)
+        # would bury our output; kubectl is silent too.
+        import urllib3
+
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     return client.ApiClient(configuration)

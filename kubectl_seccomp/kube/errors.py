@@ -10,6 +10,10 @@ knows, with a hint, and keeps the library's exception as ``__cause__``.
 from __future__ import annotations
 
 import json
+import re
+import socket
+import ssl
+from collections.abc import Iterator
 from typing import Any, Optional
 
 from kubectl_seccomp.errors import SeccompError
@@ -148,8 +152,65 @@ def translate(
             namespace=namespace,
             name=name,
         )
+    return _unreachable(error, f"{verb} {resource}")
+
+
+_CHECK_CLUSTER = "check the cluster is up and your kubeconfig/context (kubectl cluster-info)"
+_POOL = re.compile(r"host='([^']*)', port=(\d+)")
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and what it wraps: urllib3's ``reason``, chained causes, wrapped exceptions in args."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for inner in (getattr(current, "reason", None), current.__cause__, current.__context__, *current.args):
+            if isinstance(inner, BaseException):
+                pending.append(inner)
+
+
+def _unreachable(error: BaseException, doing: str) -> Unreachable:
+    """One short line for a failure below HTTP: certificate, refused, unknown host, time-out."""
+    pool = getattr(error, "pool", None)
+    host, port = getattr(pool, "host", None), getattr(pool, "port", None)
+    if host is None:
+        found = _POOL.search(str(error))
+        host, port = (found.group(1), found.group(2)) if found else (None, None)
+    where = f" at {host}:{port}" if host else ""
+    for cause in _causes(error):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            detail = cause.verify_message or cause.reason or "verification failed"
+            return Unreachable(
+                f"the Kubernetes API server{where} has a certificate we do not trust ({detail}); could not {doing}",
+                hint="check certificate-authority(-data) of the cluster in your kubeconfig",
+            )
+        if isinstance(cause, ssl.SSLError):
+            detail = cause.reason or str(cause)
+            return Unreachable(
+                f"TLS with the Kubernetes API server{where} failed ({detail}); could not {doing}",
+                hint="check the server address and certificate settings in your kubeconfig",
+            )
+        if isinstance(cause, ConnectionRefusedError):
+            return Unreachable(
+                f"the Kubernetes API server{where} refused the connection; could not {doing}", hint=_CHECK_CLUSTER
+            )
+        if isinstance(cause, socket.gaierror):
+            return Unreachable(
+                f"cannot resolve the Kubernetes API server's name{where} ({cause.strerror}); could not {doing}",
+                hint=_CHECK_CLUSTER,
+            )
+        if isinstance(cause, (TimeoutError, socket.timeout)):
+            return Unreachable(f"the Kubernetes API server{where} did not answer in time; could not {doing}",
+                               hint=_CHECK_CLUSTER)
+        if isinstance(cause, OSError) and cause.strerror:
+            return Unreachable(
+                f"cannot reach the Kubernetes API server{where} ({cause.strerror}); could not {doing}",
+                hint=_CHECK_CLUSTER,
+            )
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return Unreachable(
-        f"cannot reach the Kubernetes API server to {verb} {resource}: {text[:300]}",
-        hint="check the cluster is up and your kubeconfig/context (kubectl cluster-info)",
-    )
+    return Unreachable(f"cannot reach the Kubernetes API server to {doing}: {text[:300]}", hint=_CHECK_CLUSTER)

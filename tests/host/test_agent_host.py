@@ -10,6 +10,8 @@ import json
 import os
 import select
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -38,6 +40,7 @@ pytestmark = pytest.mark.host
 # At least 20,000 syscalls: each `: >/dev/null` of busybox sh opens, duplicates and closes.
 BURST = "i=0; while [ $i -lt 5000 ]; do : > /dev/null; i=$((i+1)); done"
 PY39 = "/root/.pyenv/versions/3.9.18/bin/python3.9"
+NETLINK_AUDIT, AUDIT_USER, NLMSG_ERROR, NLM_F_REQUEST, NLM_F_ACK = 9, 1107, 2, 1, 4
 
 
 def own_records(events: list[dict[str, object]]) -> int:
@@ -362,3 +365,27 @@ def test_bundle_follows_a_container_with_python39(
                              input=b"{}", capture_output=True, timeout=60)
     assert refused.returncode == 1 and refused.stderr.startswith(b"error: ")
     assert not (tmp_path / "x.json").exists()
+
+
+def send_user_message(text: str) -> None:
+    """An AUDIT_USER message through the kernel (what ``auditctl -m TEXT`` sends), acknowledged."""
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_AUDIT) as sock:
+        payload = text.encode() + b"\0"
+        sock.sendto(struct.pack("=IHHII", 16 + len(payload), AUDIT_USER, NLM_F_REQUEST | NLM_F_ACK, 1, 0) + payload,
+                    (0, 0))
+        _length, msg_type, _flags, _seq, _pid, error = struct.unpack_from("=IHHIIi", sock.recv(4096))
+        assert (msg_type, error) == (NLMSG_ERROR, 0), f"the kernel refused the AUDIT_USER message: {error}"
+
+
+def test_serials_quoted_in_user_messages_are_not_losses(tmp_path: Path, agents: list[Agent]) -> None:
+    """Userspace audit messages quoting audit(T:S) far ahead and far behind: 0 lost (the netlink flake)."""
+    agent = Agent(tmp_path, "--source", "netlink", "--container", "0" * 64)
+    agents.append(agent)
+    # What a message's text quotes is not its serial: the kernel numbers this
+    # one, but the text says 1 (a "new boot") and then 2**40 (a huge gap).
+    send_user_message("ksc-test first")
+    send_user_message("ksc-test quotes audit(1.000:1) as text")
+    send_user_message(f"ksc-test quotes audit(1.000:{2**40}) as text")
+    send_user_message("ksc-test last")
+    counters = final_counters(agent.stop(settle=1.0))
+    assert (counters["lost"], counters["overruns"]) == (0, 0), counters

@@ -222,3 +222,29 @@ def test_real_fixture_files(name: str) -> None:
         stats.malformed,
         stats.lost,
     )
+
+
+def test_a_serial_later_than_the_window_is_taken_back() -> None:
+    # A record that arrives after 5,000 later ones (its process was preempted
+    # between taking the serial and queueing the record) was counted lost for good.
+    tracker = SerialTracker()
+    for serial in [*range(1, 100), *range(101, 5200), 100, *range(5200, 5300)]:
+        tracker.see(serial)
+    tracker.finish()
+    assert tracker.lost == 0
+
+
+def test_late_serial_memory_is_bounded_and_big_holes_stay_lost() -> None:
+    tracker = SerialTracker()
+    for serial in range(0, 200_000, 2):  # every other serial lost, each hole small
+        tracker.see(serial)
+    assert len(tracker._late) <= SerialTracker.LATE_MEMORY
+    assert 1 not in tracker._late and 191_001 in tracker._late  # the oldest forgotten, recent ones kept
+    tracker.see(191_001)  # late, but remembered: taken back
+    tracker.finish()
+    assert tracker.lost == 99_998
+    tracker = SerialTracker()
+    for serial in [1, 2, 10_000, *range(10_001, 15_000), 5]:  # a hole of 9,997: a real loss
+        tracker.see(serial)
+    tracker.finish()
+    assert tracker.lost == 9_997

@@ -93,7 +93,11 @@ def test_real_fixture_files(name: str, pids: frozenset[int]) -> None:
         (seccomp(5) + b"\n" + OTHER % 6 + b"\n" + seccomp(6) + b"\n" + seccomp(7), (4, 3, (5, 7))),
         (seccomp(9) + b"\n" + seccomp(7) + b"\n", (2, 2, [9, 7])),  # out of order: every serial
         (seccomp(1) + b"\n" + seccomp(3) + b"\n", (2, 2, [1, 3])),  # a hole: every serial
-        (b"audit(1.2:3) audit(x.2:4) audit(1.:5) audit(1.2:) audit(1.2:6 audit(1.2:7)", (1, 0, [3, 7])),
+        # A line's serial is its header's (the first "(" of the line); later audit(T:S) are text.
+        (b"audit(1.2:3) audit(x.2:4) audit(1.:5) audit(1.2:) audit(1.2:6 audit(1.2:7)", (1, 0, (3, 3))),
+        (b"audit(x.2:4) audit(1.2:3)\naudit(1.:5)\naudit(1.2:)\naudit(1.2:6\naudit(1.2:7)", (5, 0, (7, 7))),
+        (b"type=1107 msg=audit(1.2:10): msg='audit(1.2:99)'\n" + seccomp(11) + b"\n", (2, 1, (10, 11))),
+        (b"x(y) audit(1.2:12)\n" + seccomp(13) + b' comm="audit(1.2:2)"\n', (2, 1, (13, 13))),
         (b"[1.2] audit: type=1326 audit(1.2:8): x\naudit[5]: SECCOMP x\n", (2, 2, (8, 8))),
         (b"audit(1.2:007)\n", (1, 0, (7, 7))),
     ],

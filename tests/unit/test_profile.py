@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,7 @@ def test_log_profile() -> None:
         ("[]", "expected a JSON object"),
         ('{"syscalls": []}', "no defaultAction"),
         ('{"defaultAction": "ALLOW"}', "is not a seccomp action"),
-        ('{"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["x86_64"]}', "not an SCMP_ARCH_"),
+        ('{"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["x86_64"]}', "not an architecture libseccomp knows"),
         (
             '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"name": "read", "action": "SCMP_ACT_ALLOW"}]}',
             "not read by containerd",
@@ -117,3 +118,75 @@ def test_unknown_syscall_names_are_found() -> None:
         '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read", "raed"], "action": "SCMP_ACT_ALLOW"}]}'
     )
     assert profile.unknown_syscalls() == ("raed",)
+
+
+ALLOW_LIST = (
+    '{"defaultAction": "SCMP_ACT_ERRNO", "architectures": %s, "syscalls": [{"names": %s, "action": "SCMP_ACT_ALLOW"}]}'
+)
+
+
+@pytest.mark.parametrize(
+    ("architectures", "names", "message"),
+    [
+        ('["SCMP_ARCH_FOO"]', '["read"]', "'SCMP_ARCH_FOO' is not an architecture libseccomp knows"),
+        ('["SCMP_ARCH_X86_64"]', '["../../etc/passwd"]', "'../../etc/passwd' is not a syscall name"),
+        ('["SCMP_ARCH_X86_64"]', '["read", ""]', "'' is not a syscall name"),
+    ],
+)
+def test_impossible_architectures_and_names_are_refused(architectures: str, names: str, message: str) -> None:
+    with pytest.raises(ProfileError, match=re.escape(message)):
+        Profile.from_json(ALLOW_LIST % (architectures, names), "p.json")
+
+
+def test_architectures_without_our_tables_are_still_read() -> None:
+    profile = Profile.from_json(ALLOW_LIST % ('["SCMP_ARCH_MIPSEL64", "SCMP_ARCH_X32"]', '["read"]'))
+    assert profile.architectures == ("SCMP_ARCH_MIPSEL64", "SCMP_ARCH_X32")
+
+
+def test_unknown_names_are_named_in_a_warning_or_refused_with_strict(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    made_up = [f"made_up_{n:05d}" for n in range(10_000)]
+    path.write_text(ALLOW_LIST % ('["SCMP_ARCH_X86_64"]', json.dumps(["read", "not_a_syscall", *made_up])))
+    profile = Profile.load(path)
+    warning = profile.unknown_names_warning("p.json")
+    assert warning == (
+        "p.json: 10001 syscall name(s) no architecture has (typos?): made_up_00000, made_up_00001, made_up_00002, "
+        "made_up_00003, made_up_00004, made_up_00005, made_up_00006, made_up_00007, made_up_00008, made_up_00009 "
+        "and 9991 more"
+    )
+    with pytest.raises(ProfileError, match=r"10001 syscall name\(s\) no architecture has"):
+        Profile.load(path, strict=True)
+    path.write_text(ALLOW_LIST % ('["SCMP_ARCH_X86_64"]', '["read", "_llseek"]'))
+    assert Profile.load(path, strict=True).unknown_names_warning("p.json") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": ' + "9" * 5000 + "}", "a number with too many digits"),
+        ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
+    ],
+)
+def test_pathological_json_is_one_profile_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(text)
+    with pytest.raises(ProfileError, match=f"^{re.escape(str(path))}: not a seccomp profile \\({message}\\)$"):
+        Profile.load(path)
+
+
+def test_profile_reads_are_capped() -> None:
+    with pytest.raises(ProfileError, match=r"^/dev/urandom: more than 4 MiB, too big to be a seccomp profile$"):
+        Profile.load("/dev/urandom")
+    with pytest.raises(ProfileError, match=r"^/dev/zero: more than 4 MiB"):
+        Profile.load(Path("/dev/zero"))
+
+
+def test_merge_names_the_errno_difference() -> None:
+    base = '{"defaultAction": "SCMP_ACT_ERRNO", %s"architectures": ["SCMP_ARCH_X86_64"], "syscalls": []}'
+    eperm = Profile.from_json(base % '"defaultErrnoRet": 1, ')
+    enosys = Profile.from_json(base % '"defaultErrnoRet": 38, ')
+    unset = Profile.from_json(base % "")
+    with pytest.raises(ProfileError, match=r"^cannot merge profiles with different defaultErrnoRet \(1 and 38\)$"):
+        eperm.merge(enosys)
+    with pytest.raises(ProfileError, match=r"different defaultErrnoRet \(unset and 1\)$"):
+        unset.merge(eperm)
