@@ -23,7 +23,7 @@ STATE is /var/lib/ksc-cluster unless KSC_CLUSTER_DIR says otherwise):
 * etcd on 127.0.0.1:23790, plain HTTP, data in STATE/etcd.
 * kube-apiserver on 0.0.0.0:6443 (Node,RBAC authorization, NodeRestriction,
   service-account tokens), kube-controller-manager, kube-scheduler.
-* Per node: containerd (with runc and the CNI bridge plugin), a
+* Per node: containerd (runc by default, Debian's crun for the RuntimeClass ``crun``; the CNI bridge plugin), a
   kubelet (cgroupfs driver) and kube-proxy (iptables). Each node lives in its
   own mount namespace in which its own directories are bind-mounted over
   /var/lib/kubelet, /var/log/pods, /var/log/containers and /run/netns, so
@@ -47,6 +47,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -81,6 +82,7 @@ POD_CIDR = "10.244.0.0/16"
 SERVICE_IP = "10.96.0.1"
 CLUSTER_DNS = "10.96.0.10"
 CNI_BIN = "/usr/lib/cni"
+CRUN = "/usr/bin/crun"  # Debian's, on both stacks: the second runtime handler, RuntimeClass "crun"
 READY_TIMEOUT = float(os.environ.get("KSC_READY_TIMEOUT", "180"))
 NODE_PATHS = ("/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/run/netns")
 
@@ -420,6 +422,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         BinaryName = "{stack.runc}"
         SystemdCgroup = false
+    # The RuntimeClass crun: Debian's crun through the same shim.
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun.options]
+        BinaryName = "{CRUN}"
+        SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_BIN}"
     conf_dir = "{node.dir / "cni"}"
@@ -463,6 +471,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       runtime_path = "{stack.shim}"
       [{runtime}.containerd.runtimes.runc.options]
         BinaryName = "{stack.runc}"
+        SystemdCgroup = false
+    # The RuntimeClass crun: Debian's crun through the same shim.
+    [{runtime}.containerd.runtimes.crun]
+      runtime_type = "io.containerd.runc.v2"
+      runtime_path = "{stack.shim}"
+      [{runtime}.containerd.runtimes.crun.options]
+        BinaryName = "{CRUN}"
         SystemdCgroup = false
   [{runtime}.cni]
     bin_dirs = ["{CNI_BIN}"]
@@ -875,6 +890,11 @@ COREFILE = """\
 """  # No `forward`: there is nothing upstream to ask on this machine.
 
 
+def runtime_class_manifests() -> list[dict[str, Any]]:
+    """The RuntimeClass of containerd's second runtime handler (see containerd_config)."""
+    return [{"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "crun"}, "handler": "crun"}]
+
+
 def dns_manifests() -> list[dict[str, Any]]:
     """CoreDNS in kube-system behind the Service kube-dns (CLUSTER_DNS), as kubeadm sets it up."""
     labels = {"k8s-app": "kube-dns"}
@@ -947,9 +967,10 @@ def dns_manifests() -> list[dict[str, Any]]:
     ]
 
 
-def deploy_dns() -> None:
-    """Apply dns_manifests() and wait until CoreDNS is ready."""
-    manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": dns_manifests()})
+def deploy_cluster_objects() -> None:
+    """Apply the RuntimeClasses and dns_manifests(), and wait until CoreDNS is ready."""
+    items = runtime_class_manifests() + dns_manifests()
+    manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
     result = subprocess.run(
         ["kubectl", f"--kubeconfig={KUBECONFIG}", "apply", "-f", "-"], input=manifest, capture_output=True, text=True
     )
@@ -1022,7 +1043,7 @@ def cmd_up(node_count: int, stack: Stack, explicit: bool) -> None:
         for node in nodes:
             start_node(node, stack, archives)
         wait_ready(nodes)
-        deploy_dns()
+        deploy_cluster_objects()
     except (HarnessError, subprocess.CalledProcessError, OSError, KeyboardInterrupt) as err:
         reason = str(err) or type(err).__name__
         print(f"up: failed ({reason}); stopping what was started", file=sys.stderr)
@@ -1043,6 +1064,7 @@ def check_host(stack: Stack) -> None:
             stack.containerd,
             stack.ctr,
             stack.runc,
+            CRUN,
             "ip",
             "iptables",
             "openssl",
@@ -1064,7 +1086,11 @@ def runtime_versions(stack: Stack) -> dict[str, str]:
     """containerd's version as its CRI reports it to the kubelet, and runc's, from their --version."""
     containerd = run([stack.containerd, "--version"]).stdout.split()  # containerd <package> <version> <revision>
     runc = run([stack.runc, "--version"]).stdout.split()  # runc version <version> ...
-    return {"containerd": containerd[2], "runc": runc[2]}
+    # Debian's 1.6.20~ds1 and 1.1.5+ds1: the CRI reports the release alone.
+    return {
+        name: re.match(r"v?[\d.]+", words[2]).group().rstrip(".")
+        for name, words in (("containerd", containerd), ("runc", runc))
+    }
 
 
 def write_status_file(nodes: list[Node], stack: Stack) -> None:
@@ -1086,6 +1112,7 @@ def write_status_file(nodes: list[Node], stack: Stack) -> None:
             }
             for n in nodes
         ],
+        "runtime_classes": [m["metadata"]["name"] for m in runtime_class_manifests()],
         "images": [images.PAUSE_IMAGE, images.BUSYBOX_IMAGE, images.PYTHON_IMAGE, images.COREDNS_IMAGE],
         "logs": str(LOGS),
     }

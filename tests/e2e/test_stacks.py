@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import time
@@ -146,3 +147,45 @@ def test_a_logged_denial_reaches_the_agent_named_by_pod_and_container(
     assert denials, "no ERRNO record of mkdir from the agent within 90s"
     assert state.pods_seen["web"] == {pod_name}
     assert (denials[0].arch, denials[0].name) in state.observed["web"]
+
+
+def test_runtime_class_crun_runs_a_localhost_profile_with_flags(cluster: Any, namespace: str) -> None:
+    """Both stacks have the RuntimeClass crun (Debian's crun 1.8, which takes flags even where runc does not)."""
+    kubectl = cluster.kubectl
+    relative = Path("e2e") / namespace / "logged-deny-mkdir.json"
+    for node in cluster.nodes:
+        (node.seccomp_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        (node.seccomp_dir / relative).write_text(json.dumps(LOGGED_DENY_MKDIR))
+    try:
+        manifest = http_deployment(
+            "crunner",
+            replicas=len(cluster.nodes),
+            extra={
+                "runtimeClassName": "crun",
+                "securityContext": {"seccompProfile": {"type": "Localhost", "localhostProfile": str(relative)}},
+                # One pod per node.
+                "topologySpreadConstraints": [
+                    {
+                        "maxSkew": 1,
+                        "topologyKey": "kubernetes.io/hostname",
+                        "whenUnsatisfiable": "DoNotSchedule",
+                        "labelSelector": {"matchLabels": {"app": "crunner"}},
+                    }
+                ],
+            },
+        )
+        deploy(kubectl, namespace, manifest)
+        pods = ready_pods(kubectl, namespace, "crunner")
+        assert {p["spec"]["nodeName"] for p in pods} == {n.name for n in cluster.nodes}
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            assert pod["spec"]["runtimeClassName"] == "crun"
+            # crun, not runc, started it: its init leaves no runc:[...] comm, and the filter is loaded.
+            status = kubectl.run("exec", "-n", namespace, name, "--", "grep", "Seccomp:", "/proc/1/status").stdout
+            assert "Seccomp:\t2" in status, status
+            out = kubectl.run("exec", "-n", namespace, name, "--", "python3", "-c", MKDIR).stdout
+            assert out.strip() == "errno 1", out
+    finally:
+        kubectl.run("delete", "deployment", "crunner", "-n", namespace, "--wait=true", check=False)
+        for node in cluster.nodes:
+            shutil.rmtree(node.seccomp_dir / "e2e" / namespace, ignore_errors=True)
