@@ -350,7 +350,9 @@ class Recorder:
             if dead:
                 raise NodeCommandFailed(
                     f"the node agent on {dead[0].node} stopped before it started tracing",
-                    hint=f"kubectl -n {o.node.namespace} logs {dead[0].pod}",
+                    # Its container may have run and exited at once (no python3 in --image).
+                    hint=f"kubectl -n {o.node.namespace} logs {dead[0].pod}; "
+                    "--image must name an image with python3 that the node has or can pull",
                 )
 
     def drain(self, state: TraceState, timeout: float) -> None:
