@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
-from kubectl_seccomp.kube.errors import Conflict, NodeCommandFailed, NotFound
+from kubectl_seccomp.kube.errors import Conflict, KubeError, NodeCommandFailed, NotFound
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "kubectl-seccomp"
@@ -587,7 +587,18 @@ def _run_with_payload(
 
 
 def all_nodes(api: KubeApi) -> list[Node]:
+    """Every Ready node that takes pods (cordoned and NotReady nodes are left out)."""
     return eligible_nodes(api, {})
+
+
+def seccomp_default(api: KubeApi, node: str) -> Optional[bool]:
+    """The kubelet's ``seccompDefault`` on ``node``; None when its configz cannot be read (RBAC, proxy)."""
+    try:
+        config = api.node_configz(node)
+    except KubeError:
+        return None
+    kubelet = config.get("kubeletconfig") or {}
+    return bool(kubelet.get("seccompDefault", False))
 
 
 def describe_node_pod(pod: Any) -> str:
