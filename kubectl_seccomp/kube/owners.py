@@ -39,12 +39,14 @@ Progress = Optional[Callable[[RolloutProgress], None]]
 
 def get_owner(api: KubeApi, kind: str, *, namespace: str, name: str) -> Obj:
     try:
-        return api.get_object(kind, namespace, name)
+        owner = api.get_object(kind, namespace, name)
     except NotFound as error:
         raise NotFound(
             f"{kind.lower()} {name!r} not found in namespace {namespace}",
             hint=f"kubectl get {short_name(kind)} -n {namespace} lists them; -n picks another namespace",
         ) from error
+    owner.setdefault("kind", kind)
+    return owner
 
 
 def get_deployment(api: KubeApi, *, namespace: str, name: str) -> Obj:

@@ -335,7 +335,7 @@ class FakeKube(KubeApi):
     def get_object(self, kind: str, namespace: str, name: str) -> Obj:
         self.calls.append(("get", kind.lower(), namespace, name))
         if kind == POD:
-            return self.get_pod(namespace, name)
+            return {"kind": POD, **self.get_pod(namespace, name)}
         try:
             return copy.deepcopy(self.objects[kind][(namespace, name)])
         except KeyError:
