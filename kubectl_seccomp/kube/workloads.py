@@ -408,7 +408,7 @@ def job_copy(owner: Obj, name: str, labels: dict[str, str], settings: Mapping[tu
         if kind == CRONJOB
         else owner.get("spec") or {}
     )
-    for key in ("selector", "manualSelector"):
+    for key in ("selector", "manualSelector", "suspend"):
         job_spec.pop(key, None)
     template = json.loads(json.dumps(pod_template(owner)))
     meta = template.setdefault("metadata", {})
@@ -448,14 +448,11 @@ def _apply_ops(doc: Obj, ops: list[Obj]) -> Obj:
 def patched_manifest(owner: Obj, settings: Mapping[tuple[str, bool], Seccomp]) -> Obj:
     """The owner as a manifest to re-create, with the settings applied (for immutable Jobs and Pods)."""
     meta = owner["metadata"]
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k not in _JOB_LABELS}
     manifest: Obj = {
         "apiVersion": owner.get("apiVersion") or ("batch/v1" if kind_of(owner) == JOB else "v1"),
         "kind": kind_of(owner),
-        "metadata": {
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            **({"labels": meta["labels"]} if meta.get("labels") else {}),
-        },
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"], **({"labels": labels} if labels else {})},
         "spec": json.loads(json.dumps(owner.get("spec") or {})),
     }
     if kind_of(owner) == JOB:

@@ -21,6 +21,7 @@ from seccomp_helpers import (
     assert_left_nothing,
     cli,
     cli_ok,
+    content_path,
     deploy,
     http_deployment,
     node_files,
@@ -59,7 +60,7 @@ def test_record_http_server_applies_a_working_profile(cluster: Any, namespace: s
     assert "mknodat" not in names and "mknod" not in names
 
     deployment = wait_settled(kubectl, namespace, "web")
-    localhost = f"kubectl-seccomp/{namespace}/web-web.json"
+    localhost = content_path(namespace, "web", "web", profile)
     assert seccomp_settings(deployment)["containers/web"] == {
         "type": "Localhost",
         "localhostProfile": localhost,
@@ -96,11 +97,13 @@ def test_record_http_server_applies_a_working_profile(cluster: Any, namespace: s
         assert "errno 1" in denied.stdout, denied.stdout + denied.stderr
 
     status = cli_ok(cluster.kubeconfig, "status", "deploy/web", "-n", namespace, "-o", "json", cwd=tmp_path)
-    rows = json.loads(status.stdout)
-    assert rows == [
+    report = json.loads(status.stdout)
+    assert report["summary"] == {"Localhost": 1, "RuntimeDefault": 0, "Unconfined": 0, "unset": 0}
+    assert report["containers"] == [
         {
             "namespace": namespace,
-            "deployment": "web",
+            "kind": "Deployment",
+            "name": "web",
             "container": "web",
             "init": False,
             "type": "Localhost",
@@ -164,8 +167,9 @@ def test_two_containers_and_an_init_container_get_their_profiles(
     assert by_name["setup"]["init"] is True
     for name, entry in by_name.items():
         assert entry["syscalls"] > 10, entry
-        assert entry["localhostProfile"] == f"kubectl-seccomp/{namespace}/duo-{name}.json"
-        assert (tmp_path / "profiles" / namespace / f"duo-{name}.json").exists()
+        assert entry["localhostProfile"] == content_path(
+            namespace, "duo", name, tmp_path / "profiles" / namespace / f"duo-{name}.json"
+        )
     # the sidecar's loop and the init container's script differ from the Python server
     assert profile_names(tmp_path / "profiles" / namespace / "duo-web.json") != profile_names(
         tmp_path / "profiles" / namespace / "duo-sidecar.json"
@@ -180,7 +184,7 @@ def test_two_containers_and_an_init_container_get_their_profiles(
     ):
         assert settings[key] == {
             "type": "Localhost",
-            "localhostProfile": f"kubectl-seccomp/{namespace}/duo-{name}.json",
+            "localhostProfile": by_name[name]["localhostProfile"],
         }
     pods = ready_pods(kubectl, namespace, "duo")
     assert len(pods) == 1  # the init container ran to completion under its profile
@@ -249,7 +253,7 @@ def test_apply_dry_run_changes_nothing(cluster: Any, namespace: str, tmp_path: P
         "value": {
             "seccompProfile": {
                 "type": "Localhost",
-                "localhostProfile": f"kubectl-seccomp/{namespace}/dry-web.json",
+                "localhostProfile": content_path(namespace, "dry", "web", profile),
             }
         },
     } in patch
@@ -261,7 +265,8 @@ def test_apply_dry_run_changes_nothing(cluster: Any, namespace: str, tmp_path: P
     ("args", "message"),
     [
         (["record", "deploy/missing"], "deployment 'missing' not found"),
-        (["record", "statefulset/web"], "only Deployments"),
+        (["record", "replicaset/web"], "unknown kind 'replicaset'"),
+        (["record", "statefulset/missing"], "statefulset 'missing' not found"),
         (["record", "deploy/paused"], "is paused"),
         (["record", "deploy/zero"], "has 0 replicas"),
         (["record", "deploy/locked"], "already running"),
@@ -303,7 +308,7 @@ PHASES = [
     ("log-profile-and-agent", "installing the log profile", False),
     ("rollout", "pointing 1 container(s) at the log profile", False),
     ("apply", "applying the recorded profiles", False),
-    ("cleanup", "putting the deployment back", True),  # a second Ctrl-C during clean-up
+    ("cleanup", "back on its previous seccomp settings", True),  # a second Ctrl-C during clean-up
 ]
 
 
