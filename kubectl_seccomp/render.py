@@ -1,6 +1,6 @@
 """Everything the cluster commands show: tables, ``-o json|yaml``, progress, the live view.
 
-The cores (``record.py``, ``apply.py``) report through the Reporter protocol;
+The command cores (``kubectl_seccomp.workflows``) report through the Reporter protocol;
 :class:`ConsoleReporter` implements it on stderr: a rich live panel while
 tracing when stderr is a terminal, plain lines otherwise (CI logs, tests).
 Data (tables, JSON, YAML) goes to stdout, so ``-o json`` output can be piped.
@@ -17,11 +17,14 @@ from typing import Any, Optional
 
 from tabulate import tabulate
 
-from kubectl_seccomp.apply import ApplyResult, CleanupResult, RollbackResult, StatusReport
 from kubectl_seccomp.errors import UsageError
 from kubectl_seccomp.kube.workloads import RolloutProgress
-from kubectl_seccomp.record import RecordResult
 from kubectl_seccomp.trace import TraceView
+from kubectl_seccomp.workflows._install import ApplyResult
+from kubectl_seccomp.workflows.cleanup import CleanupResult
+from kubectl_seccomp.workflows.record import RecordResult
+from kubectl_seccomp.workflows.rollback import RollbackResult
+from kubectl_seccomp.workflows.status import StatusReport
 
 FORMATS = ("table", "json", "yaml")
 

@@ -35,7 +35,8 @@ def command(
     import dataclasses
 
     from kubectl_seccomp import render
-    from kubectl_seccomp.apply import ApplyOptions, apply, resolve_names
+    from kubectl_seccomp.workflows._common import resolve_names
+    from kubectl_seccomp.workflows.apply import ApplyOptions, apply
 
     render.check_format(output)
     parsed = opts.target(target, selector)

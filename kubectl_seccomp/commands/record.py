@@ -61,8 +61,8 @@ def command(
     import dataclasses
 
     from kubectl_seccomp import render
-    from kubectl_seccomp.apply import resolve_names
-    from kubectl_seccomp.record import RecordOptions, record
+    from kubectl_seccomp.workflows._common import resolve_names
+    from kubectl_seccomp.workflows.record import RecordOptions, record
 
     render.check_format(output)
     parsed = opts.target(target, selector)

@@ -20,7 +20,8 @@ def command(
 ) -> int:
     """Restore the seccomp settings saved when kubectl seccomp first changed the workload."""
     from kubectl_seccomp import render
-    from kubectl_seccomp.apply import resolve_names, rollback
+    from kubectl_seccomp.workflows._common import resolve_names
+    from kubectl_seccomp.workflows.rollback import rollback
 
     render.check_format(output)
     parsed = opts.target(target, selector)

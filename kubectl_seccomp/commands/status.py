@@ -31,8 +31,8 @@ def command(
     a summary line and what an unset profile means on the nodes.
     """
     from kubectl_seccomp import render
-    from kubectl_seccomp.apply import status
     from kubectl_seccomp.errors import UsageError
+    from kubectl_seccomp.workflows.status import status
 
     render.check_format(output)
     if target is not None and all_namespaces:

@@ -22,8 +22,10 @@ from kubectl_seccomp.kube.workloads import (
     PodProblem,
     RolloutProgress,
     annotations_of,
+    controller_of,
     describe,
     is_current_pod,
+    job_finished,
     kind_of,
     label_selector,
     pod_problems,
@@ -55,8 +57,6 @@ def get_deployment(api: KubeApi, *, namespace: str, name: str) -> Obj:
 
 def refuse_controlled(api: KubeApi, obj: Obj) -> None:
     """A Pod (or ReplicaSet, Job) managed by a controller is changed through its owner: say which."""
-    from kubectl_seccomp.kube.workloads import controller_of
-
     controller = controller_of(obj)
     if controller is None:
         return
@@ -248,8 +248,6 @@ def _ordinal(pod: Obj) -> tuple[int, str]:
 
 def wait_job(api: KubeApi, namespace: str, name: str) -> Optional[str]:
     """``Complete``/``Failed`` if the Job ended (None while it runs or if it is gone)."""
-    from kubectl_seccomp.kube.workloads import job_finished
-
     try:
         return job_finished(api.get_object(JOB, namespace, name))
     except NotFound:

@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
-from kubectl_seccomp.apply import ApplyOptions, apply, rollback, status
 from kubectl_seccomp.errors import UsageError
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.nodes import NodeSettings
-from kubectl_seccomp.record import Recorder
 from kubectl_seccomp.targets import CRONJOB, DAEMONSET, DEPLOYMENT, JOB, POD, STATEFULSET
+from kubectl_seccomp.workflows.apply import ApplyOptions, apply
+from kubectl_seccomp.workflows.record import Recorder
+from kubectl_seccomp.workflows.rollback import rollback
+from kubectl_seccomp.workflows.status import status
 from tests.kube.fake import FakeKube, container_id, web_deployment
 from tests.record.test_workflow import NS, Reporter, options, start_line, syscall_line
 

@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 
-from kubectl_seccomp.apply import ApplyOptions, ApplyResult, SilentReporter, applied_path, apply, rollback
 from kubectl_seccomp.errors import UsageError
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.errors import RolloutFailed
 from kubectl_seccomp.kube.nodes import NodeSettings
-from kubectl_seccomp.record import Recorder, RecordOptions
 from kubectl_seccomp.trace import TraceView
+from kubectl_seccomp.workflows._common import SilentReporter, applied_path
+from kubectl_seccomp.workflows.apply import ApplyOptions, ApplyResult, apply
+from kubectl_seccomp.workflows.record import Recorder, RecordOptions
+from kubectl_seccomp.workflows.rollback import rollback
 from tests.kube.fake import FakeKube, container_id, web_deployment
 
 NS = "shop"

@@ -48,18 +48,6 @@ from pathlib import Path
 from typing import Any, Optional, Protocol
 
 from kubectl_seccomp import runtime_policy
-from kubectl_seccomp.apply import (
-    PROFILE_DIR,
-    ApplyResult,
-    Reporter,
-    agent_zipapp,
-    apply_profiles,
-    check_owner,
-    lock_value,
-    log_path,
-    new_run_id,
-    restore_settings,
-)
 from kubectl_seccomp.errors import InputError, SeccompError, UsageError
 from kubectl_seccomp.interrupts import shielded, sigterm_as_interrupt
 from kubectl_seccomp.kube import nodes as node_ops
@@ -71,6 +59,16 @@ from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.profile import Profile
 from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD, short_name
 from kubectl_seccomp.trace import Counters, Target, TraceState, TraceView, parse_event
+from kubectl_seccomp.workflows._common import (
+    PROFILE_DIR,
+    Reporter,
+    agent_zipapp,
+    check_owner,
+    lock_value,
+    log_path,
+    new_run_id,
+)
+from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, restore_settings
 
 
 class RecordReporter(Reporter, Protocol):
