@@ -37,6 +37,7 @@ No typer and no printing: progress goes to a :class:`RecordReporter`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shlex
@@ -192,14 +193,11 @@ class Recorder:
         self._agent = agent
         self.before: Optional[wl.Originals] = None
         self.added_original = False
-        self.locked = False
-        self.log_installed_on: list[str] = []
         self.applied = False
         self.followers: list[_Follower] = []
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.warnings: list[str] = []
         self.selected: list[wl.ContainerInfo] = []
-        self.touched_nodes = False
         self.state = TraceState(wanted=frozenset())
 
     @property
@@ -215,12 +213,15 @@ class Recorder:
     # -- the phases -------------------------------------------------------------
 
     def run(self) -> RecordResult:
+        """Record; whatever happens, undo what the phases did, shielded from a further Ctrl-C."""
+        undo = contextlib.ExitStack()
         try:
-            return self._run()
+            return self._run(undo)
         finally:
-            self.cleanup()
+            with shielded(self.reporter.warn):
+                undo.close()
 
-    def _run(self) -> RecordResult:
+    def _run(self, undo: contextlib.ExitStack) -> RecordResult:
         o = self.options
         owner = self.validate()
         eligible = node_ops.eligible_nodes(self.api, wl.pod_spec(owner))
@@ -232,20 +233,20 @@ class Recorder:
             )
         node_names = [node.name for node in eligible]
         self.lock(owner)
+        undo.callback(self._restore_owner)
 
         # The agent pods install the log profile before they follow, and
         # remove it when they are deleted: no extra pod start-ups.
         self.reporter.phase(
             f"installing the log profile {self.log_profile} and starting the node agent on {len(node_names)} node(s)"
         )
-        self.touched_nodes = True
+        undo.callback(self._undo_nodes, list(node_names))
         node_ops.ensure_namespace(self.api, o.node.namespace)
         log_profile = Profile.log_profile(node_ops.arch_names(eligible))
-        self.log_installed_on = list(node_names)
         self.state = state = TraceState(wanted=frozenset(info.name for info in self.selected))
         self.start_followers(node_names, state, log_profile.to_json())
 
-        self.start_workload()
+        self.start_workload(undo)
         self.refresh_targets(state)
 
         started = time.monotonic()
@@ -324,7 +325,7 @@ class Recorder:
         self.selected = wl.select_containers(owner, o.containers)
         return owner
 
-    def start_workload(self) -> None:
+    def start_workload(self, undo: contextlib.ExitStack) -> None:
         """Get the selected containers running under the log profile."""
         o = self.options
         owner = self.api.get_object(o.kind, o.namespace, o.name)
@@ -351,6 +352,7 @@ class Recorder:
             )
             self.copy_job = name
             self.api.create_object(JOB, o.namespace, wl.job_copy(owner, name, labels, settings))
+            undo.callback(self._delete_copy_job)
 
     def workload_pods(self, *, newest_only: bool = False) -> list[Obj]:
         o = self.options
@@ -366,7 +368,6 @@ class Recorder:
         if wl.read_originals(owner) is None and self.options.kind in wl.ROLLING_KINDS:
             changes[wl.ORIGINAL_ANNOTATION] = before.to_json()
             self.added_original = True
-        self.locked = True
         owners.patch(self.api, owner, wl.annotation_ops(owner, changes), guard_version=True)
 
     def start_followers(self, node_names: list[str], state: TraceState, log_profile: str) -> None:
@@ -572,36 +573,22 @@ class Recorder:
 
     # -- clean-up -----------------------------------------------------------------
 
-    def cleanup(self) -> None:
-        """Put back what this run changed, whatever happened; Ctrl-C cannot cut it short."""
+    # -- undo steps, registered on the run's ExitStack as each phase succeeds --------
+
+    def _undo_nodes(self, nodes: list[str]) -> None:
+        """Delete the agent pods (each removes the log profile on SIGTERM); remove it where that was not confirmed."""
         o = self.options
-        with shielded(self.reporter.warn):
-            self._delete_copy_job()
-            on_log = self._restore_owner()
-            # Deleted gracefully, each agent pod stops and removes the log profile.
-            self.stop_followers(self.state)
-            if self.touched_nodes:
-                self._delete_node_objects()
-            left = [node for node in self.log_installed_on if node not in self.state.log_removed]
-            if left:
-                try:
-                    node_ops.remove_profiles(
-                        self.api,
-                        o.node,
-                        run_id=self.run_id,
-                        agent=self.agent,
-                        nodes=left,
-                        paths=[self.log_profile],
-                    )
-                except SeccompError as error:
-                    self.warn(f"could not remove the log profile: {error.message}; run `kubectl seccomp cleanup`")
-                self._delete_node_objects()
-            if on_log:
-                ref = f"{short_name(o.kind)}/{o.name}"
-                self.reporter.phase(
-                    f"{o.kind.lower()} {o.name} is back on its previous settings and rolls its pods back "
-                    f"(kubectl rollout status {ref} -n {o.namespace})"
+        self.stop_followers(self.state)
+        self._delete_node_objects()
+        left = [node for node in nodes if node not in self.state.log_removed]
+        if left:
+            try:
+                node_ops.remove_profiles(
+                    self.api, o.node, run_id=self.run_id, agent=self.agent, nodes=left, paths=[self.log_profile]
                 )
+            except SeccompError as error:
+                self.warn(f"could not remove the log profile: {error.message}; run `kubectl seccomp cleanup`")
+            self._delete_node_objects()
 
     def _delete_node_objects(self) -> None:
         try:
@@ -619,11 +606,18 @@ class Recorder:
         except SeccompError as error:
             self.warn(f"could not delete job {self.copy_job}: {error.message}; run `kubectl seccomp cleanup`")
 
-    def _restore_owner(self) -> bool:
-        """Settings of before the run back (unless applied), lock released; True if its pods roll back."""
+    def _restore_owner(self) -> None:
+        """Settings of before the run back (unless applied), lock released."""
         o = self.options
-        if not self.locked:
-            return False
+        if self._restore_settings():
+            self.reporter.phase(
+                f"{o.kind.lower()} {o.name} is back on its previous settings and rolls its pods back "
+                f"(kubectl rollout status {short_name(o.kind)}/{o.name} -n {o.namespace})"
+            )
+
+    def _restore_settings(self) -> bool:
+        """True if the owner's pods roll back by themselves."""
+        o = self.options
         try:
             owner = self.api.get_object(o.kind, o.namespace, o.name)
             if self.applied or self.before is None or o.kind not in wl.ROLLING_KINDS:
