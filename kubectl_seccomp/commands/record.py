@@ -50,6 +50,11 @@ def command(
         "--log-denials/--no-log-denials",
         help="Set SECCOMP_FILTER_FLAG_LOG so denied calls are audited (needs a runc that supports seccomp flags).",
     ),
+    include_denied: bool = typer.Option(
+        False,
+        "--include-denied",
+        help="Also allow calls that a filter denied while recording (left out by default, as in generate).",
+    ),
     output: str = typer.Option("table", "-o", "--output-format", help="Summary format: table, json or yaml."),
 ) -> int:
     """Record the syscalls of a workload's containers and give each a tight profile.
@@ -82,6 +87,7 @@ def command(
         timeout=rollout_timeout,
         source=source,
         log_denials=log_denials,
+        include_denied=include_denied,
         node=opts.node_settings(image, agent_namespace, seccomp_root),
     )
     results = []

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
-from kubectl_seccomp import runtime_policy
+from kubectl_seccomp.agent.events import Counters
 from kubectl_seccomp.errors import InputError, SeccompError, UsageError
 from kubectl_seccomp.interrupts import shielded, sigterm_as_interrupt
 from kubectl_seccomp.kube import nodes as node_ops
@@ -57,9 +57,10 @@ from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
 from kubectl_seccomp.kube.errors import KubeError, NodeCommandFailed, NotFound, RolloutFailed
 from kubectl_seccomp.kube.nodes import NodeSettings
+from kubectl_seccomp.observed import profile_for
 from kubectl_seccomp.profile import Profile
 from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD, short_name
-from kubectl_seccomp.trace import Counters, Target, TraceState, TraceView, parse_event
+from kubectl_seccomp.trace import Target, TraceState, TraceView, parse_event
 from kubectl_seccomp.workflows._common import (
     PROFILE_DIR,
     Reporter,
@@ -95,6 +96,7 @@ class RecordOptions:
     log_denials: bool = False  # SECCOMP_FILTER_FLAG_LOG: runc < 1.1.? refuses profiles with flags
     settle: float = 1.0  # seconds to keep tracing after the stop, for records in flight
     kind: str = DEPLOYMENT
+    include_denied: bool = False  # also allow calls a filter denied (seen with --log-denials profiles)
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,9 @@ class Recorder:
         undo.callback(self._undo_nodes, list(node_names))
         node_ops.ensure_namespace(self.api, o.node.namespace)
         log_profile = Profile.log_profile(node_ops.arch_names(eligible))
-        self.state = state = TraceState(wanted=frozenset(info.name for info in self.selected))
+        self.state = state = TraceState(
+            wanted=frozenset(info.name for info in self.selected), include_denied=o.include_denied
+        )
         self.start_followers(node_names, state, log_profile.to_json())
 
         self.start_workload(undo)
@@ -280,6 +284,12 @@ class Recorder:
             self.applied = True
         elif o.apply:
             self.warn("no container produced any syscall: nothing to apply")
+        for container, calls in sorted(state.denied.items()):
+            names = sorted({name for _arch, name in calls})
+            self.warn(
+                f"container {container}: {len(names)} call(s) a filter denied were left out of its profile "
+                f"({', '.join(names[:8])}); --include-denied allows them"
+            )
         unknown = tuple(sorted(f"{c} {arch} #{n}" for c, arch, n in state.unknown))
         if unknown:
             self.warn(f"{len(unknown)} syscall number(s) not in our tables could not be named in the profile")
@@ -547,8 +557,7 @@ class Recorder:
                 self.warn(f"container {info.name}: no syscall was traced; no profile written")
                 results.append(ContainerResult(info.name, info.init, 0, (), 0, 0, None, None))
                 continue
-            extra = runtime_policy.additions(observed, state.runtime_calls)
-            profile = Profile.from_observations(sorted(set(observed) | extra), log_denials=o.log_denials)
+            profile = profile_for(observed, state.runtime_calls, log_denials=o.log_denials)
             path = o.output_dir / o.namespace / f"{o.name}-{info.name}.json"
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

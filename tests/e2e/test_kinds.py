@@ -112,6 +112,15 @@ def rollout(kubectl: Any, ref: str, namespace: str) -> None:
     kubectl.run("rollout", "status", ref, "-n", namespace, "--timeout=180s", timeout=200)
 
 
+def wait_ready(kubectl: Any, namespace: str, app: str, count: int) -> None:
+    """``count`` Ready pods of ``app`` (``kubectl rollout status`` refuses OnDelete StatefulSets)."""
+    deadline = time.monotonic() + 180
+    while len(ready_pods(kubectl, namespace, app)) < count:
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {count} Ready pods of {app} in 180s")
+        time.sleep(1)
+
+
 def assert_eperm_in(kubectl: Any, namespace: str, pod: str) -> None:
     denied = kubectl.run("exec", "-n", namespace, pod, "--", "python3", "-c", MKFIFO, check=False)
     assert "errno 1" in denied.stdout, denied.stdout + denied.stderr
@@ -143,7 +152,7 @@ def assert_no_leftovers(cluster: Any, namespace: str) -> None:
 def test_statefulset_record_apply_rollback(cluster: Any, namespace: str, tmp_path: Path, strategy: str) -> None:
     kubectl = cluster.kubectl
     kubectl.apply(workload("StatefulSet", "db", updateStrategy={"type": strategy}), namespace)
-    rollout(kubectl, "sts/db", namespace)
+    wait_ready(kubectl, namespace, "db", 2)
     before = get(kubectl, "sts", "db", namespace)
 
     result = cli_ok(
