@@ -71,6 +71,14 @@ def wanted_settings(owner: Obj, paths: dict[str, str]) -> dict[tuple[str, bool],
     }
 
 
+def owner_patch(owner: Obj, wanted: dict[tuple[str, bool], Any], before: Originals) -> list[Obj]:
+    """The JSON Patch pointing containers at profiles (and saving ``before``, the first time)."""
+    ops = wl.seccomp_ops(owner, wanted)
+    if wl.read_originals(owner) is None:
+        ops += wl.annotation_ops(owner, {wl.ORIGINAL_ANNOTATION: before.to_json()})
+    return ops
+
+
 def apply_profiles(
     api: KubeApi,
     *,
@@ -120,9 +128,7 @@ def apply_profiles(
     if kind in (JOB, POD):
         manifest = wl.patched_manifest(owner, wanted)
         return ApplyResult(namespace, name, tuple(paths), paths, node_names, (), False, kind, manifest)
-    ops = wl.seccomp_ops(owner, wanted)
-    if wl.read_originals(owner) is None:
-        ops += wl.annotation_ops(owner, {wl.ORIGINAL_ANNOTATION: before.to_json()})
+    ops = owner_patch(owner, wanted, before)
     if kind == CRONJOB:
         reporter.phase(f"pointing {', '.join(paths)} of cronjob {name}'s jobTemplate at the new profile(s)")
         owners.patch(api, owner, ops)

@@ -17,7 +17,7 @@ from kubectl_seccomp.kube.workloads import Originals
 from kubectl_seccomp.profile import Profile
 from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD
 from kubectl_seccomp.workflows._common import Reporter, applied_path, check_owner, new_run_id, quiet_delete_run
-from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, wanted_settings
+from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, owner_patch, wanted_settings
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,7 @@ def apply(api: KubeApi, options: ApplyOptions, reporter: Reporter) -> ApplyResul
             return ApplyResult(
                 options.namespace, options.name, tuple(paths), paths, (), (), True, options.kind, manifest
             )
-        ops = wl.seccomp_ops(owner, wanted)
-        if wl.read_originals(owner) is None:
-            ops += wl.annotation_ops(owner, {wl.ORIGINAL_ANNOTATION: wl.current_originals(owner).to_json()})
+        ops = owner_patch(owner, wanted, wl.current_originals(owner))  # what apply_profiles sends
         return ApplyResult(options.namespace, options.name, tuple(paths), paths, (), tuple(ops), True, options.kind)
     before = wl.current_originals(owner)
     run_id = new_run_id()

@@ -224,3 +224,28 @@ def test_status_lists_every_kind_and_counts_types(kube: FakeKube, tmp_path: Path
     kube.seccomp_default = None
     report = status(kube, namespace=NS, name=None, settings=NodeSettings(), check_nodes=False, reporter=Reporter())
     assert report.unset_means().startswith("unknown")
+
+
+def test_dry_run_shows_the_patch_apply_then_sends(kube: FakeKube, tmp_path: Path) -> None:
+    kube.add_deployment(NS, web_deployment(replicas=1))
+    profile = write_profile(tmp_path, "a.json", ["read"])
+    settings = NodeSettings(pod_timeout=5)
+    dry = apply(kube, ApplyOptions(NS, "web", profile, node=settings, dry_run=True), Reporter())
+    assert not [c for c in kube.calls if c[0] == "patch"] and not kube.node_commands
+    real = apply(kube, ApplyOptions(NS, "web", profile, node=settings), Reporter())
+    assert real.patch == dry.patch and real.profiles == dry.profiles
+    sent = [json.loads(c[4]) for c in kube.calls if c[0] == "patch"]
+    assert sent == [list(dry.patch)]
+
+
+def test_a_selector_names_every_matching_owner(kube: FakeKube) -> None:
+    from kubectl_seccomp.targets import Target
+    from kubectl_seccomp.workflows._common import resolve_names
+
+    for name in ("a", "b", "c"):
+        manifest = web_deployment(name, replicas=1)
+        manifest["metadata"]["labels"] = {"tier": "web" if name != "c" else "db"}
+        kube.add_deployment(NS, manifest)
+    assert resolve_names(kube, Target(DEPLOYMENT, selector="tier=web"), NS) == ["a", "b"]
+    with pytest.raises(Exception, match="no deployment in namespace shop matches -l tier=none"):
+        resolve_names(kube, Target(DEPLOYMENT, selector="tier=none"), NS)
