@@ -315,6 +315,10 @@ def test_pods_bare_or_owned(cluster: Any, namespace: str, tmp_path: Path) -> Non
     assert {"accept4", "recvfrom", "sendto"} <= profile_names(tmp_path / "profiles" / namespace / "logged-web.json")
     after = get(kubectl, "pod", "logged", namespace)
     assert after["metadata"]["uid"] == uid and RECORDING not in (after["metadata"].get("annotations") or {})
+    for node in cluster.nodes:  # the agent ran on the pod's node only, and removed the log profile there
+        target = Path(node.seccomp_dir) / path
+        assert target.exists() == (node.name != after["spec"]["nodeName"]), node.name
+        target.unlink(missing_ok=True)
 
     # apply to a bare pod: the profile goes to the nodes, the patched manifest comes out
     applied = cli_ok(

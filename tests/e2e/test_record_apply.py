@@ -7,6 +7,7 @@ subprocess, as a user would. See tests/e2e/seccomp_helpers.py.
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -247,13 +248,15 @@ def test_apply_dry_run_changes_nothing(cluster: Any, namespace: str, tmp_path: P
         cwd=tmp_path,
     )
     patch = json.loads(result.stdout)["patch"]
+    localhost = json.loads(result.stdout)["profiles"]["web"]
+    assert re.fullmatch(rf"kubectl-seccomp/{namespace}/dry-web-[0-9a-f]{{10}}\.json", localhost), localhost
     assert {
         "op": "add",
         "path": "/spec/template/spec/containers/0/securityContext",
         "value": {
             "seccompProfile": {
                 "type": "Localhost",
-                "localhostProfile": content_path(namespace, "dry", "web", profile),
+                "localhostProfile": localhost,
             }
         },
     } in patch
