@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from tabulate import tabulate
 
@@ -28,6 +28,9 @@ from kubectl_seccomp.workflows.status import StatusReport
 
 FORMATS = ("table", "json", "yaml")
 
+# What -o json|yaml prints: plain data, nothing else.
+Json = Union[None, bool, int, float, str, Sequence["Json"], Mapping[str, "Json"]]
+
 
 def check_format(output: str) -> str:
     if output not in FORMATS:
@@ -35,7 +38,7 @@ def check_format(output: str) -> str:
     return output
 
 
-def emit(data: Any, output: str) -> None:
+def emit(data: Json, output: str) -> None:
     """Print ``data`` as JSON or YAML on stdout."""
     if output == "json":
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
@@ -46,7 +49,7 @@ def emit(data: Any, output: str) -> None:
     sys.stdout.flush()
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def table(headers: Sequence[str], rows: Sequence[Sequence[Union[str, int, None]]]) -> None:
     sys.stdout.write(tabulate(rows, headers=list(headers), tablefmt="plain") + "\n")
     sys.stdout.flush()
 
@@ -133,12 +136,12 @@ class ConsoleReporter:
 # -- command results ------------------------------------------------------------
 
 
-def _several(items: Sequence[Any], output: str) -> None:
+def _several(items: Sequence[Json], output: str) -> None:
     """One document for one result, a list for several (``-l`` selectors)."""
     emit(items[0] if len(items) == 1 else list(items), output)
 
 
-def record_data(result: RecordResult) -> dict[str, Any]:
+def record_data(result: RecordResult) -> dict[str, Json]:
     return {
         "namespace": result.namespace,
         "kind": result.kind,
@@ -177,7 +180,7 @@ def record_summary(results: Sequence[RecordResult], output: str) -> None:
         _several([record_data(result) for result in results], output)
         return
     for result in results:
-        data = record_data(result)
+        applied = result.applied.profiles if result.applied else {}
         print(
             f"{result.kind.lower()} {result.name}: stopped: {result.stop_reason}; traced {result.duration:.1f}s",
             file=sys.stderr,
@@ -188,20 +191,21 @@ def record_summary(results: Sequence[RecordResult], output: str) -> None:
             ["CONTAINER", "SYSCALLS", "ARCHES", "PODS", "NODES", "PROFILE", "APPLIED"],
             [
                 [
-                    c["container"] + (" (init)" if c["init"] else ""),
-                    c["syscalls"],
-                    ",".join(a.replace("SCMP_ARCH_", "").lower() for a in c["architectures"]),
-                    c["pods"],
-                    c["nodes"],
-                    c["file"] or "-",
-                    c["localhostProfile"] or "no",
+                    c.container + (" (init)" if c.init else ""),
+                    c.syscalls,
+                    ",".join(a.replace("SCMP_ARCH_", "").lower() for a in c.architectures),
+                    c.pods,
+                    c.nodes,
+                    str(c.path) if c.path else "-",
+                    applied.get(c.container) or "no",
                 ]
-                for c in data["containers"]
+                for c in result.containers
             ],
         )
+        counters = result.counters
         print(
-            f"audit records: {data['records']} read, {data['lost']} lost, {data['unattributed']} unattributed, "
-            f"{data['otherContainers']} sightings of other containers",
+            f"audit records: {counters.records} read, {counters.lost} lost, {counters.unattributed} unattributed, "
+            f"{result.foreign} sightings of other containers",
             file=sys.stderr,
         )
         if result.counters.lost:
@@ -221,7 +225,7 @@ def _manifest(result: ApplyResult) -> None:
     sys.stdout.write(yaml.safe_dump(result.manifest, sort_keys=False))
 
 
-def apply_data(result: ApplyResult) -> dict[str, Any]:
+def apply_data(result: ApplyResult) -> dict[str, Json]:
     return {
         "namespace": result.namespace,
         "kind": result.kind,
@@ -327,7 +331,7 @@ def status_table(report: StatusReport, output: str) -> None:
 
 
 def cleanup_summary(result: CleanupResult, output: str) -> None:
-    data = {
+    data: dict[str, Json] = {
         "objectsDeleted": result.objects_deleted,
         "filesRemoved": result.files_removed,
         "namespaceDeleted": result.namespace_deleted,
