@@ -56,6 +56,8 @@ BAD_WAITING_REASONS = frozenset(
         "ImagePullBackOff",
     }
 )
+# a container in one of these states never starts by itself
+CANNOT_START = BAD_WAITING_REASONS - {"CrashLoopBackOff"}
 
 Seccomp = Optional[dict[str, Any]]
 

@@ -457,6 +457,18 @@ class Recorder:
             return None
         self._last_job_check = time.monotonic()
         self.job_outcome = owners.wait_job(self.api, self.options.namespace, self.copy_job)
+        if self.job_outcome is None:
+            problems = [
+                problem
+                for pod in self.workload_pods()
+                for problem in wl.pod_problems(pod)
+                if problem.reason in wl.CANNOT_START  # a crashing run is the Job's business, not ours
+            ]
+            if problems:  # e.g. the image cannot be pulled: it would never end
+                raise RolloutFailed(
+                    f"job {self.copy_job}: pod {problems[0].pod} cannot run ({problems[0].reason})",
+                    evidence=owners.evidence(self.api, self.options.namespace, problems),
+                )
         return self.job_outcome
 
     def trace(self, state: TraceState) -> tuple[str, Optional[int]]:

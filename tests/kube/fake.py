@@ -78,6 +78,7 @@ class FakeKube(KubeApi):
         self.deployments = self.objects[DEPLOYMENT]
         self.seccomp_default: Optional[bool] = False  # None: configz forbidden
         self.on_job: Optional[Callable[[Obj, list[Obj]], None]] = None  # a Job's pods were created
+        self.jobs_pull_fail = False  # True: Jobs' pods wait in ImagePullBackOff, never end
         self.replicasets: dict[tuple[str, str], Obj] = {}
         self.pods: dict[tuple[str, str], Obj] = {}
         self.namespaces: dict[str, Obj] = {}
@@ -234,10 +235,16 @@ class FakeKube(KubeApi):
             self._pod(job, f"{meta['name']}-run", self.nodes[0]["metadata"]["name"], labels, broken=False, done=True)
         ]
         for pod in pods:
+            if self.jobs_pull_fail:
+                pod["status"]["phase"] = "Pending"
+                for entry in pod["status"]["containerStatuses"]:
+                    entry["state"] = {"waiting": {"reason": "ImagePullBackOff", "message": "no such image"}}
             self.pods[(meta["namespace"], pod["metadata"]["name"])] = pod
         if self.on_job is not None:
             self.on_job(job, pods)
-        job["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+        job["status"] = {} if self.jobs_pull_fail else {
+            "succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]
+        }
 
     def emit(self, node: str, line: str) -> None:
         """Send one agent line from the follower pod running on ``node``."""

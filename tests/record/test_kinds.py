@@ -140,6 +140,19 @@ def test_record_a_job_runs_a_copy_to_completion_and_prints_the_manifest(kube: Fa
     assert "selector" not in result.applied.manifest["spec"]
 
 
+def test_a_copy_job_that_cannot_start_stops_the_recording_and_is_deleted(kube: FakeKube, tmp_path: Path) -> None:
+    from kubectl_seccomp.kube.errors import RolloutFailed
+
+    kube.add(NS, manifest(CRONJOB))
+    kube.jobs_pull_fail = True
+    with pytest.raises(RolloutFailed, match="cannot run \\(ImagePullBackOff\\)") as caught:
+        Recorder(kube, options(tmp_path, kind=CRONJOB, duration=60), Reporter(), agent=b"PK").run()
+    assert any("no such image" in line for line in caught.value.evidence)
+    assert not kube.objects[JOB]  # the copy is gone
+    assert not (kube.objects[CRONJOB][(NS, "web")]["metadata"].get("annotations") or {})
+    assert not [k for k in kube.pods if k[0] == "kubectl-seccomp"]
+
+
 def test_record_a_cronjob_runs_its_job_template_and_apply_patches_it(kube: FakeKube, tmp_path: Path) -> None:
     original = kube.add(NS, manifest(CRONJOB))
     emit_when_on_log(kube, ["read", "openat"])
