@@ -130,10 +130,23 @@ def run_job(kubectl: Any, namespace: str, manifest: dict[str, Any]) -> str:
     """Create a Job, wait for it to end; its pod's log."""
     kubectl.apply(manifest, namespace)
     name = manifest["metadata"]["name"]
-    kubectl.run(
-        "wait", "--for=condition=complete", f"job/{name}", "-n", namespace, "--timeout=180s", timeout=200
-    )
+    wait_job(kubectl, namespace, name)
     return str(kubectl.run("logs", f"job/{name}", "-n", namespace).stdout)
+
+
+def wait_job(kubectl: Any, namespace: str, name: str) -> None:
+    """Until the Job completes; its pods' logs and states in the failure if it fails."""
+    deadline = time.monotonic() + 180
+    while True:
+        status = get(kubectl, "job", name, namespace).get("status") or {}
+        if status.get("succeeded"):
+            return
+        if status.get("failed") or time.monotonic() > deadline:
+            logs = kubectl.run("logs", f"job/{name}", "-n", namespace, "--tail=20", check=False)
+            pods = kubectl.json("get", "pods", "-n", namespace, "-l", f"job-name={name}")["items"]
+            states = [c.get("state") for p in pods for c in p["status"].get("containerStatuses") or []]
+            pytest.fail(f"job {name} did not complete: {status}\n{states}\n{logs.stdout}{logs.stderr}")
+        time.sleep(1)
 
 
 def assert_no_leftovers(cluster: Any, namespace: str) -> None:
@@ -261,7 +274,7 @@ def test_cronjob_record_patches_the_job_template(cluster: Any, namespace: str, t
 
     # the CronJob's next Job runs under the profile
     kubectl.run("create", "job", "next", "--from=cronjob/nightly", "-n", namespace)
-    kubectl.run("wait", "--for=condition=complete", "job/next", "-n", namespace, "--timeout=180s", timeout=200)
+    wait_job(kubectl, namespace, "next")
     pod = kubectl.json("get", "pods", "-n", namespace, "-l", "job-name=next")["items"][0]
     assert pod["spec"]["containers"][0]["securityContext"]["seccompProfile"]["localhostProfile"] == localhost
     probe = job("probe", PROBE)
