@@ -32,19 +32,10 @@ from kubectl_seccomp.agent.events import EventWriter
 from kubectl_seccomp.agent.follow import Follower
 from kubectl_seccomp.agent.sources import DEFAULT_AUDIT_LOG, open_source
 from kubectl_seccomp.errors import AgentError, UsageError
-from kubectl_seccomp.observed import is_allowed, is_runtime, profile_for
+from kubectl_seccomp.observed import PLATFORM_ARCHES, is_allowed, is_runtime, profile_for
 from kubectl_seccomp.profile import Profile
 
 LOG_PROFILE_TOKEN = "{log_profile}"
-# Native and compat architectures of the machine we run on.
-_HOST_ARCHES = {
-    "x86_64": ("x86_64", "i386"),
-    "aarch64": ("aarch64", "arm"),
-    "arm64": ("aarch64", "arm"),
-    "ppc64le": ("ppc64le",),
-    "s390x": ("s390x",),
-    "riscv64": ("riscv64",),
-}
 
 
 @dataclass(frozen=True)
@@ -80,7 +71,7 @@ class LocalRecording:
 
 def log_profile_json(machine: Optional[str] = None) -> str:
     """The recording profile for this machine's architectures."""
-    arches = _HOST_ARCHES.get(machine or platform.machine(), ("x86_64", "i386"))
+    arches = PLATFORM_ARCHES.get(machine or platform.machine(), ("x86_64", "i386"))
     return Profile.log_profile(arches).to_json()
 
 

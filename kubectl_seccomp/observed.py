@@ -20,6 +20,22 @@ from kubectl_seccomp.audit import Action
 from kubectl_seccomp.profile import Profile
 
 RUNTIME_COMMS = ("runc:[", "crun")
+
+# A machine's architecture (as Kubernetes' node status or ``uname -m`` spells it)
+# -> the syscall ABIs a process there may use: the native one and its compat
+# ABI, as runtimes' default profiles list them. One table for the log profiles
+# of ``record`` (per node) and ``record-local`` (this host).
+PLATFORM_ARCHES: dict[str, tuple[str, ...]] = {
+    "amd64": ("x86_64", "i386"),
+    "x86_64": ("x86_64", "i386"),
+    "arm64": ("aarch64", "arm"),
+    "aarch64": ("aarch64", "arm"),
+    "arm": ("arm",),
+    "386": ("i386",),
+    "ppc64le": ("ppc64le",),
+    "s390x": ("s390x",),
+    "riscv64": ("riscv64",),
+}
 Call = tuple[str, str]  # (arch, syscall name)
 
 

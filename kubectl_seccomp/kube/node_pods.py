@@ -10,6 +10,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from kubectl_seccomp.observed import PLATFORM_ARCHES
+
 Obj = dict[str, Any]
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -28,18 +30,6 @@ PAYLOAD_DIR = "/opt/kubectl-seccomp"
 HOST_ROOT = "/host-seccomp"
 AGENT_KEY = "agent.pyz"
 
-# Kubernetes' node architecture -> our architecture names for a log profile
-# (the 64-bit one and its compat ABI, as runtimes' default profiles list them).
-
-NODE_ARCHES = {
-    "amd64": ("x86_64", "i386"),
-    "arm64": ("aarch64", "arm"),
-    "arm": ("arm",),
-    "386": ("i386",),
-    "ppc64le": ("ppc64le",),
-    "s390x": ("s390x",),
-    "riscv64": ("riscv64",),
-}
 
 
 @dataclass(frozen=True)
@@ -67,7 +57,7 @@ class NodeResult:
 def arch_names(nodes: list[Node]) -> list[str]:
     names: list[str] = []
     for node in nodes:
-        names.extend(NODE_ARCHES.get(node.architecture, ()))
+        names.extend(PLATFORM_ARCHES.get(node.architecture, ()))
     return list(dict.fromkeys(names))
 
 
