@@ -19,6 +19,7 @@ DAEMONSET = "DaemonSet"
 JOB = "Job"
 CRONJOB = "CronJob"
 POD = "Pod"
+REPLICASET = "ReplicaSet"  # accepted as a target only to be refused with its Deployment's name
 
 KINDS = (DEPLOYMENT, STATEFULSET, DAEMONSET, JOB, CRONJOB, POD)
 
@@ -30,6 +31,7 @@ _NAMES = {
     JOB: ("jobs", "batch", None),
     CRONJOB: ("cronjobs", "batch", "cj"),
     POD: ("pods", "", "po"),
+    REPLICASET: ("replicasets", "apps", "rs"),
 }
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any, Callable, Optional, TypeVar
 
 from kubectl_seccomp.kube.errors import translate
-from kubectl_seccomp.targets import CRONJOB, DAEMONSET, DEPLOYMENT, JOB, POD, STATEFULSET, resource
+from kubectl_seccomp.targets import CRONJOB, DAEMONSET, DEPLOYMENT, JOB, POD, REPLICASET, STATEFULSET, resource
 
 Obj = dict[str, Any]
 T = TypeVar("T")
@@ -162,6 +162,7 @@ _CLIENT_NAMES = {
     JOB: ("batch", "job"),
     CRONJOB: ("batch", "cron_job"),
     POD: ("core", "pod"),
+    REPLICASET: ("apps", "replica_set"),
 }
 
 

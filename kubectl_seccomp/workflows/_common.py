@@ -13,7 +13,7 @@ import socket
 import time
 from typing import Optional, Protocol
 
-from kubectl_seccomp.errors import SeccompError
+from kubectl_seccomp.errors import SeccompError, UsageError
 from kubectl_seccomp.kube import nodes as node_ops
 from kubectl_seccomp.kube import owners
 from kubectl_seccomp.kube import workloads as wl
@@ -21,7 +21,7 @@ from kubectl_seccomp.kube.api import KubeApi, Obj
 from kubectl_seccomp.kube.errors import KubeError, NotFound
 from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.kube.workloads import RolloutProgress
-from kubectl_seccomp.targets import DEPLOYMENT, JOB, KINDS, POD, Target, short_name
+from kubectl_seccomp.targets import DEPLOYMENT, KINDS, POD, REPLICASET, Target, short_name
 
 PROFILE_DIR = "kubectl-seccomp"
 
@@ -149,9 +149,14 @@ def remove_unused(
 
 
 def check_owner(api: KubeApi, owner: Obj) -> None:
-    """Refuse owners we cannot (or must not) change: controlled by another object, not rolling, locked."""
-    if wl.kind_of(owner) in (POD, JOB):
-        owners.refuse_controlled(api, owner)
+    """Refuse owners we cannot (or must not) change: managed by another object, or that would not roll."""
+    owners.refuse_controlled(api, owner)  # its controller would undo our change
+    if wl.kind_of(owner) == REPLICASET:
+        raise UsageError(
+            f"replicaset {owner['metadata']['name']} has no Deployment: kubectl seccomp changes Deployments, "
+            "StatefulSets, DaemonSets, Jobs, CronJobs and Pods",
+            hint="manage its pods with a Deployment",
+        )
     if wl.kind_of(owner) in wl.ROLLING_KINDS:
         wl.check_rollable(owner)
 

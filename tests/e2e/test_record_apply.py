@@ -268,7 +268,7 @@ def test_apply_dry_run_changes_nothing(cluster: Any, namespace: str, tmp_path: P
     ("args", "message"),
     [
         (["record", "deploy/missing"], "deployment 'missing' not found"),
-        (["record", "replicaset/web"], "unknown kind 'replicaset'"),
+        (["record", "service/web"], "unknown kind 'service'"),
         (["record", "statefulset/missing"], "statefulset 'missing' not found"),
         (["record", "deploy/paused"], "is paused"),
         (["record", "deploy/zero"], "has 0 replicas"),

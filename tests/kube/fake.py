@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 
 from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
 from kubectl_seccomp.kube.errors import Conflict, Invalid, NotFound
-from kubectl_seccomp.targets import DAEMONSET, DEPLOYMENT, JOB, KINDS, POD, STATEFULSET
+from kubectl_seccomp.targets import DAEMONSET, DEPLOYMENT, JOB, KINDS, POD, REPLICASET, STATEFULSET
 
 _counter = itertools.count(1)
 
@@ -76,10 +76,11 @@ class FakeKube(KubeApi):
     def __init__(self, nodes: tuple[str, ...] = ("node-a", "node-b")) -> None:
         self.objects: dict[str, dict[tuple[str, str], Obj]] = {kind: {} for kind in KINDS if kind != POD}
         self.deployments = self.objects[DEPLOYMENT]
+        self.replicasets: dict[tuple[str, str], Obj] = {}
+        self.objects[REPLICASET] = self.replicasets
         self.seccomp_default: Optional[bool] = False  # None: configz forbidden
         self.on_job: Optional[Callable[[Obj, list[Obj]], None]] = None  # a Job's pods were created
         self.jobs_pull_fail = False  # True: Jobs' pods wait in ImagePullBackOff, never end
-        self.replicasets: dict[tuple[str, str], Obj] = {}
         self.pods: dict[tuple[str, str], Obj] = {}
         self.namespaces: dict[str, Obj] = {}
         self.configmaps: dict[tuple[str, str], Obj] = {}
@@ -276,7 +277,9 @@ class FakeKube(KubeApi):
                 "namespace": namespace,
                 "labels": labels,
                 "annotations": {"deployment.kubernetes.io/revision": str(revision)},
-                "ownerReferences": [{"uid": meta["uid"]}],
+                "ownerReferences": [
+                    {"kind": "Deployment", "name": meta["name"], "uid": meta["uid"], "controller": True}
+                ],
             },
         }
         for key in [k for k, p in self.pods.items() if p["metadata"].get("ownerName") == meta["name"]]:
@@ -310,6 +313,9 @@ class FakeKube(KubeApi):
                     "namespace": namespace,
                     "labels": labels,
                     "ownerName": meta["name"],
+                    "ownerReferences": [
+                        {"kind": "ReplicaSet", "name": rs_name, "uid": f"uid-{rs_name}", "controller": True}
+                    ],
                 },
                 "spec": {"nodeName": self.nodes[index % len(self.nodes)]["metadata"]["name"]},
                 "status": {

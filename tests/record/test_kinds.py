@@ -262,3 +262,16 @@ def test_a_selector_names_every_matching_owner(kube: FakeKube) -> None:
     assert resolve_names(kube, Target(DEPLOYMENT, selector="tier=web"), NS) == ["a", "b"]
     with pytest.raises(Exception, match="no deployment in namespace shop matches -l tier=none"):
         resolve_names(kube, Target(DEPLOYMENT, selector="tier=none"), NS)
+
+
+def test_replicasets_and_pods_of_a_deployment_are_refused_naming_it(kube: FakeKube, tmp_path: Path) -> None:
+    from kubectl_seccomp.targets import REPLICASET
+
+    kube.add_deployment(NS, web_deployment(replicas=1))
+    pod = kube.template_pods(NS, "web")[0]["metadata"]["name"]
+    replicaset = next(iter(kube.replicasets))[1]
+    for kind, name in ((POD, pod), (REPLICASET, replicaset)):
+        with pytest.raises(UsageError, match=f"managed by (ReplicaSet {replicaset}|Deployment web)") as caught:
+            Recorder(kube, options(tmp_path, kind=kind, name=name), Reporter(), agent=b"PK").run()
+        assert "record deploy/web" in (caught.value.hint or "")
+    assert not kube.node_commands

@@ -11,6 +11,7 @@ from kubectl_seccomp.targets import (
     DEPLOYMENT,
     JOB,
     POD,
+    REPLICASET,
     STATEFULSET,
     Target,
     parse_target,
@@ -39,6 +40,7 @@ from kubectl_seccomp.targets import (
         ("po/web", POD),
         ("pod/web", POD),
         ("pods/web", POD),
+        ("rs/web", REPLICASET),  # parsed, to be refused with its Deployment's name
     ],
 )
 def test_every_kind_the_way_kubectl_writes_it(text: str, kind: str) -> None:
@@ -56,8 +58,8 @@ def test_a_kind_with_a_selector() -> None:
         ("web", None, "KIND/NAME"),
         ("deploy/", None, "KIND/NAME"),
         ("deploy/a/b", None, "KIND/NAME"),
-        ("rs/web", None, "unknown kind 'rs'"),
-        ("replicaset/web", None, "unknown kind"),
+        ("svc/web", None, "unknown kind 'svc'"),
+        ("replicationcontroller/web", None, "unknown kind"),
         ("svc", "app=x", "unknown kind"),
         ("deploy/web", "app=x", "not both"),
         ("deploy", " ", "needs a label selector"),
