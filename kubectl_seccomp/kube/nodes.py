@@ -262,21 +262,26 @@ def wait_running(api: KubeApi, settings: NodeSettings, name: str) -> None:
         if phase == "Running":
             return
         if phase in ("Succeeded", "Failed") or problem:
-            try:
-                output = api.pod_log(settings.namespace, name, tail_lines=5).strip()
-            except Exception:
-                output = ""
-            raise NodeCommandFailed(
-                f"node agent pod {name} stopped before tracing: {problem or phase} {output}".strip(),
-                hint=f"kubectl -n {settings.namespace} describe pod {name}; "
-                "--image must name an image with python3 that the node has or can pull",
-            )
+            raise stopped_early(api, settings, name, f"{problem or phase}")
         if time.monotonic() > deadline:
             raise NodeCommandFailed(
                 f"node agent pod {name} did not start within {settings.pod_timeout:.0f}s",
                 hint=f"kubectl -n {settings.namespace} describe pod {name}",
             )
         time.sleep(0.3)
+
+
+def stopped_early(api: KubeApi, settings: NodeSettings, name: str, why: str = "") -> NodeCommandFailed:
+    """The error for an agent pod that ended before it traced, with the last lines it printed."""
+    try:
+        output = " ".join(api.pod_log(settings.namespace, name, tail_lines=5).split())
+    except Exception:  # a pod that never started has no log; the hint still says where to look
+        output = ""
+    return NodeCommandFailed(
+        f"node agent pod {name} stopped before tracing: {why} {output}".strip(),
+        hint=f"kubectl -n {settings.namespace} describe pod {name}; "
+        "--image must name an image with python3 that the node has or can pull",
+    )
 
 
 def follow(api: KubeApi, settings: NodeSettings, name: str) -> LogStream:
@@ -453,5 +458,6 @@ __all__ = [
     "seccomp_default",
     "shell_command",
     "start_follower",
+    "stopped_early",
     "wait_running",
 ]

@@ -325,7 +325,9 @@ def test_pods_bare_or_owned(cluster: Any, namespace: str, tmp_path: Path) -> Non
         cwd=tmp_path,
     )
     assert "--exec command exited with code 0" in result.stderr
-    assert {"accept4", "recvfrom", "sendto"} <= profile_names(tmp_path / "profiles" / namespace / "logged-web.json")
+    recorded = tmp_path / "profiles" / namespace / "logged-web.json"
+    assert recorded.exists(), result.stderr
+    assert {"accept4", "recvfrom", "sendto"} <= profile_names(recorded)
     after = get(kubectl, "pod", "logged", namespace)
     assert after["metadata"]["uid"] == uid and RECORDING not in (after["metadata"].get("annotations") or {})
     for node in cluster.nodes:  # the agent ran on the pod's node only, and removed the log profile there
