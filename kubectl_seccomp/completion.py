@@ -156,17 +156,20 @@ def _option_values(option: Any, flag: str, word: str, given: dict[str, str]) -> 
 
 
 def _target_values(word: str, given: dict[str, str]) -> tuple[list[str], int]:
-    from kubectl_seccomp.kube.workloads import KINDS
+    from kubectl_seccomp.targets import REPLICASET, SPELLINGS
 
-    kind, slash, prefix = word.partition("/")
+    spelling, slash, prefix = word.partition("/")
     if not slash:
-        return [f"{k}/" for k in KINDS if k.startswith(word)], NO_SPACE | NO_FILE
-    if kind.lower() not in KINDS:
+        # kubectl's singular, plural and short names; the group-qualified ones are typed, not offered
+        offered = sorted(s for s, kind in SPELLINGS.items() if "." not in s and kind != REPLICASET)
+        return [f"{s}/" for s in offered if s.startswith(word.lower())], NO_SPACE | NO_FILE
+    kind = SPELLINGS.get(spelling.lower())
+    if kind is None or kind == REPLICASET:
         return [], NO_FILE
-    from kubectl_seccomp.kube.names import deployment_names
+    from kubectl_seccomp.kube.names import workload_names
 
-    names = deployment_names(_connection(given))  # type: ignore[arg-type]
-    return [f"{kind}/{name}" for name in names if name.startswith(prefix)], NO_FILE
+    names = workload_names(_connection(given), kind)  # type: ignore[arg-type]
+    return [f"{spelling}/{name}" for name in names if name.startswith(prefix)], NO_FILE
 
 
 def complete(args: Sequence[str], root: Any = None) -> tuple[list[str], int]:

@@ -22,6 +22,7 @@ from kubectl_seccomp.audit import Action, AuditScanner, Census, RecordKey, ScanS
 from kubectl_seccomp.census import active_census
 from kubectl_seccomp.errors import AuditLogError
 from kubectl_seccomp.files import STDIN, display_name
+from kubectl_seccomp.observed import is_allowed
 from kubectl_seccomp.profile import Profile
 
 BLOCK_SIZE = 4 << 20
@@ -233,7 +234,7 @@ def generate(options: GenerateOptions) -> GenerateResult:
         sighting = (arch_name, name if name is not None else str(record.syscall), action, name is not None)
         sighting_counts[sighting] += count
         sighting_pids.setdefault(sighting, set()).add(record.pid)
-        if action is Action.LOG or (action.is_denial and options.include_denied):
+        if is_allowed(action.name, options.include_denied):  # the policy record and record-local use
             if name is not None:  # an unknown number is reported below, never guessed
                 result.records_used += count
                 allowed.add((arch_name, name))

@@ -27,26 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from kubectl_seccomp import runtime_policy
 from kubectl_seccomp.agent.attribution import Attributor, ProcConnector
 from kubectl_seccomp.agent.events import EventWriter
 from kubectl_seccomp.agent.follow import Follower
 from kubectl_seccomp.agent.sources import DEFAULT_AUDIT_LOG, open_source
 from kubectl_seccomp.errors import AgentError, UsageError
+from kubectl_seccomp.observed import PLATFORM_ARCHES, is_allowed, is_runtime, profile_for
 from kubectl_seccomp.profile import Profile
 
 LOG_PROFILE_TOKEN = "{log_profile}"
-_DENIALS = frozenset({"KILL_PROCESS", "KILL_THREAD", "TRAP", "ERRNO"})
-RUNC_INIT_COMM = "runc:[2:INIT]"
-# Native and compat architectures of the machine we run on.
-_HOST_ARCHES = {
-    "x86_64": ("x86_64", "i386"),
-    "aarch64": ("aarch64", "arm"),
-    "arm64": ("aarch64", "arm"),
-    "ppc64le": ("ppc64le",),
-    "s390x": ("s390x",),
-    "riscv64": ("riscv64",),
-}
 
 
 @dataclass(frozen=True)
@@ -82,7 +71,7 @@ class LocalRecording:
 
 def log_profile_json(machine: Optional[str] = None) -> str:
     """The recording profile for this machine's architectures."""
-    arches = _HOST_ARCHES.get(machine or platform.machine(), ("x86_64", "i386"))
+    arches = PLATFORM_ARCHES.get(machine or platform.machine(), ("x86_64", "i386"))
     return Profile.log_profile(arches).to_json()
 
 
@@ -133,20 +122,19 @@ def _write(options: LocalOptions, events: list[dict[str, Any]], exit_code: int, 
     runtime_calls: set[tuple[str, str]] = set()
     for event in events:
         kind = event.get("event")
-        if kind == "syscall" and event["action"] in _DENIALS and not options.include_denied:
+        if kind == "syscall" and not is_allowed(event["action"], options.include_denied):
             recording.denied.append(event)
         elif kind == "syscall":
             recording.syscalls.setdefault(event["container"], set()).add((event["arch"], event["name"]))
-            if event.get("comm") == RUNC_INIT_COMM:
+            if is_runtime(str(event.get("comm", ""))):
                 runtime_calls.add((event["arch"], event["name"]))
         elif kind == "unknown":
             recording.unknown.append(event)
         elif kind == "counters":
             recording.counters = {k: v for k, v in event.items() if k != "event"}
     for container, observed in sorted(recording.syscalls.items()):
-        extra = runtime_policy.additions(observed, runtime_calls)
         path = options.output_dir / f"{container[:12]}.json"
-        profile = Profile.from_observations(sorted(observed | extra), log_denials=options.log_denials)
+        profile = profile_for(observed, runtime_calls, log_denials=options.log_denials)
         path.write_text(profile.to_json())
         recording.profiles[container] = path
     return recording

@@ -1,6 +1,6 @@
 """Everything the cluster commands show: tables, ``-o json|yaml``, progress, the live view.
 
-The cores (``record.py``, ``apply.py``) report through the Reporter protocol;
+The command cores (``kubectl_seccomp.workflows``) report through the Reporter protocol;
 :class:`ConsoleReporter` implements it on stderr: a rich live panel while
 tracing when stderr is a terminal, plain lines otherwise (CI logs, tests).
 Data (tables, JSON, YAML) goes to stdout, so ``-o json`` output can be piped.
@@ -11,17 +11,25 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from tabulate import tabulate
 
 from kubectl_seccomp.errors import UsageError
 from kubectl_seccomp.kube.workloads import RolloutProgress
 from kubectl_seccomp.trace import TraceView
+from kubectl_seccomp.workflows._install import ApplyResult
+from kubectl_seccomp.workflows.cleanup import CleanupResult
+from kubectl_seccomp.workflows.record import RecordResult
+from kubectl_seccomp.workflows.rollback import RollbackResult
+from kubectl_seccomp.workflows.status import StatusReport
 
 FORMATS = ("table", "json", "yaml")
+
+# What -o json|yaml prints: plain data, nothing else.
+Json = Union[None, bool, int, float, str, Sequence["Json"], Mapping[str, "Json"]]
 
 
 def check_format(output: str) -> str:
@@ -30,7 +38,7 @@ def check_format(output: str) -> str:
     return output
 
 
-def emit(data: Any, output: str) -> None:
+def emit(data: Json, output: str) -> None:
     """Print ``data`` as JSON or YAML on stdout."""
     if output == "json":
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
@@ -41,7 +49,7 @@ def emit(data: Any, output: str) -> None:
     sys.stdout.flush()
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def table(headers: Sequence[str], rows: Sequence[Sequence[Union[str, int, None]]]) -> None:
     sys.stdout.write(tabulate(rows, headers=list(headers), tablefmt="plain") + "\n")
     sys.stdout.flush()
 
@@ -128,11 +136,16 @@ class ConsoleReporter:
 # -- command results ------------------------------------------------------------
 
 
-def record_summary(result: Any, output: str) -> None:
-    """The table printed at the end of ``record`` (or its JSON/YAML)."""
-    data = {
+def _several(items: Sequence[Json], output: str) -> None:
+    """One document for one result, a list for several (``-l`` selectors)."""
+    emit(items[0] if len(items) == 1 else list(items), output)
+
+
+def record_data(result: RecordResult) -> dict[str, Json]:
+    return {
         "namespace": result.namespace,
-        "deployment": result.deployment,
+        "kind": result.kind,
+        "name": result.name,
         "stopReason": result.stop_reason,
         "execExitCode": result.exec_exit_code,
         "tracedSeconds": round(result.duration, 1),
@@ -156,101 +169,169 @@ def record_summary(result: Any, output: str) -> None:
         "otherContainers": result.foreign,
         "unknownSyscalls": list(result.unknown),
         "sources": result.sources,
+        "manifest": result.applied.manifest if result.applied else None,
         "warnings": list(result.warnings),
     }
+
+
+def record_summary(results: Sequence[RecordResult], output: str) -> None:
+    """The table printed at the end of ``record`` (or its JSON/YAML)."""
     if output != "table":
-        emit(data, output)
+        _several([record_data(result) for result in results], output)
         return
-    print(f"stopped: {result.stop_reason}; traced {result.duration:.1f}s", file=sys.stderr)
-    if result.exec_exit_code is not None:
-        print(f"--exec exit code: {result.exec_exit_code}", file=sys.stderr)
-    table(
-        ["CONTAINER", "SYSCALLS", "ARCHES", "PODS", "NODES", "PROFILE", "APPLIED"],
-        [
+    for result in results:
+        applied = result.applied.profiles if result.applied else {}
+        print(
+            f"{result.kind.lower()} {result.name}: stopped: {result.stop_reason}; traced {result.duration:.1f}s",
+            file=sys.stderr,
+        )
+        if result.exec_exit_code is not None:
+            print(f"--exec exit code: {result.exec_exit_code}", file=sys.stderr)
+        table(
+            ["CONTAINER", "SYSCALLS", "ARCHES", "PODS", "NODES", "PROFILE", "APPLIED"],
             [
-                c["container"] + (" (init)" if c["init"] else ""),
-                c["syscalls"],
-                ",".join(a.replace("SCMP_ARCH_", "").lower() for a in c["architectures"]),
-                c["pods"],
-                c["nodes"],
-                c["file"] or "-",
-                c["localhostProfile"] or "no",
-            ]
-            for c in data["containers"]
-        ],
-    )
+                [
+                    c.container + (" (init)" if c.init else ""),
+                    c.syscalls,
+                    ",".join(a.replace("SCMP_ARCH_", "").lower() for a in c.architectures),
+                    c.pods,
+                    c.nodes,
+                    str(c.path) if c.path else "-",
+                    applied.get(c.container) or "no",
+                ]
+                for c in result.containers
+            ],
+        )
+        counters = result.counters
+        print(
+            f"audit records: {counters.records} read, {counters.lost} lost, {counters.unattributed} unattributed, "
+            f"{result.foreign} sightings of other containers",
+            file=sys.stderr,
+        )
+        if result.counters.lost:
+            print("warning: audit records were lost; the profiles may miss syscalls", file=sys.stderr)
+        if result.applied is not None and result.applied.manifest is not None:
+            _manifest(result.applied)
+
+
+def _manifest(result: ApplyResult) -> None:
+    import yaml
+
     print(
-        f"audit records: {data['records']} read, {data['lost']} lost, {data['unattributed']} unattributed, "
-        f"{data['otherContainers']} sightings of other containers",
+        f"{result.kind.lower()} {result.name} cannot change its pod template: the profiles are on the nodes; "
+        "re-create it from this manifest to use them:",
         file=sys.stderr,
     )
-    if result.counters.lost:
-        print("warning: audit records were lost; the profiles may miss syscalls", file=sys.stderr)
+    sys.stdout.write(yaml.safe_dump(result.manifest, sort_keys=False))
 
 
-def apply_summary(result: Any, output: str) -> None:
-    data = {
+def apply_data(result: ApplyResult) -> dict[str, Json]:
+    return {
         "namespace": result.namespace,
-        "deployment": result.deployment,
+        "kind": result.kind,
+        "name": result.name,
         "dryRun": result.dry_run,
         "profiles": result.profiles,
         "nodes": list(result.nodes),
         "patch": list(result.patch),
+        "manifest": result.manifest,
+        "removedFiles": list(result.removed),
     }
-    if output != "table":
-        emit(data, output)
-        return
-    if result.dry_run:
-        print("dry run: this JSON Patch would be sent to the Deployment:", file=sys.stderr)
-        sys.stdout.write(json.dumps(list(result.patch), indent=2) + "\n")
-        return
-    table(["CONTAINER", "LOCALHOST PROFILE"], sorted(result.profiles.items()))
-    print(f"applied on {len(result.nodes)} node(s); pods are Ready", file=sys.stderr)
 
 
-def rollback_summary(result: Any, output: str) -> None:
-    data = {
-        "namespace": result.namespace,
-        "deployment": result.deployment,
-        "restored": result.restored,
-        "wasRecording": result.was_recording,
-    }
+def apply_summary(results: Sequence[ApplyResult], output: str) -> None:
     if output != "table":
-        emit(data, output)
+        _several([apply_data(result) for result in results], output)
+        return
+    for result in results:
+        if result.manifest is not None:
+            _manifest(result)
+            continue
+        if result.dry_run:
+            print(
+                f"dry run: this JSON Patch would be sent to {result.kind.lower()} {result.name}:", file=sys.stderr
+            )
+            sys.stdout.write(json.dumps(list(result.patch), indent=2) + "\n")
+            continue
+        table(["CONTAINER", "LOCALHOST PROFILE"], sorted(result.profiles.items()))
+        if result.kind == "CronJob":
+            print(
+                f"installed on {len(result.nodes)} node(s); cronjob {result.name}'s next job uses the profile(s)",
+                file=sys.stderr,
+            )
+        else:
+            print(f"applied on {len(result.nodes)} node(s); pods are Ready", file=sys.stderr)
+        for path in result.removed:
+            print(f"removed {path} from the nodes: no pod uses it any more", file=sys.stderr)
+
+
+def rollback_summary(results: Sequence[RollbackResult], output: str) -> None:
+    if output != "table":
+        _several(
+            [
+                {
+                    "namespace": r.namespace,
+                    "kind": r.kind,
+                    "name": r.name,
+                    "restored": r.restored,
+                    "wasRecording": r.was_recording,
+                }
+                for r in results
+            ],
+            output,
+        )
+        return
+    for result in results:
+        table(
+            ["CONTAINER", "RESTORED SECCOMP PROFILE"],
+            [[name, json.dumps(value) if value else "unset"] for name, value in sorted(result.restored.items())],
+        )
+        print(f"{result.kind.lower()} {result.name}: original settings restored", file=sys.stderr)
+
+
+def status_table(report: StatusReport, output: str) -> None:
+    counts = report.counts()
+    if output != "table":
+        emit(
+            {
+                "containers": [row.as_dict() for row in report.rows],
+                "summary": counts,
+                "unsetMeans": report.unset_means() if counts["unset"] else None,
+                "seccompDefault": report.seccomp_default,
+            },
+            output,
+        )
+        return
+    if not report.rows:
+        print("no workloads found", file=sys.stderr)
         return
     table(
-        ["CONTAINER", "RESTORED SECCOMP PROFILE"],
-        [[name, json.dumps(value) if value else "unset"] for name, value in sorted(result.restored.items())],
-    )
-    print(f"deployment {result.deployment}: original settings restored", file=sys.stderr)
-
-
-def status_table(rows: Sequence[Any], output: str) -> None:
-    if output != "table":
-        emit([row.as_dict() for row in rows], output)
-        return
-    if not rows:
-        print("no deployments found", file=sys.stderr)
-        return
-    table(
-        ["NAMESPACE", "DEPLOYMENT", "CONTAINER", "TYPE", "PROFILE", "RECORDING", "ON NODES"],
+        ["NAMESPACE", "KIND", "NAME", "CONTAINER", "TYPE", "PROFILE", "RECORDING", "ON NODES"],
         [
             [
                 row.namespace,
-                row.deployment,
+                row.kind,
+                row.name,
                 row.container + (" (init)" if row.init else ""),
                 row.profile_type,
                 row.profile or "-",
                 row.recording,
                 f"{row.nodes_present}/{row.nodes_eligible}" if row.nodes_eligible is not None else "-",
             ]
-            for row in rows
+            for row in report.rows
         ],
     )
+    print(
+        f"{len(report.rows)} containers: {counts['Localhost']} Localhost, {counts['RuntimeDefault']} RuntimeDefault, "
+        f"{counts['Unconfined']} Unconfined, {counts['unset']} unset",
+        file=sys.stderr,
+    )
+    if counts["unset"]:
+        print(f"unset means: {report.unset_means()}", file=sys.stderr)
 
 
-def cleanup_summary(result: Any, output: str) -> None:
-    data = {
+def cleanup_summary(result: CleanupResult, output: str) -> None:
+    data: dict[str, Json] = {
         "objectsDeleted": result.objects_deleted,
         "filesRemoved": result.files_removed,
         "namespaceDeleted": result.namespace_deleted,

@@ -1,6 +1,6 @@
 """Syscalls a recorded profile allows although the recording may not have seen them.
 
-Shared by the cluster recording (``record.py``) and the host recording
+Shared by the cluster recording (``workflows/record.py``) and the host recording
 (``local_record.py``), so the two cannot drift apart. Seen on this project's
 VMs: without ``rt_sigreturn`` a runc container died of SIGSEGV one start in
 three; runc's init, a Go program, runs under the container's filter and what

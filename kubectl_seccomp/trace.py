@@ -5,7 +5,7 @@ The agent prints JSON lines (protocol version 1, see
 frozen dataclass, pure and total: a line that is not an event (a stray
 warning of the Python runtime, a truncated line) becomes :class:`Noise`
 rather than an exception. :class:`TraceState` accumulates events of all nodes
-and attributes them to the Deployment's containers by container ID; events of
+and attributes them to the workload's containers by container ID; events of
 IDs not known yet wait in ``pending`` until the pod list is refreshed.
 """
 
@@ -16,6 +16,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional, Union
+
+from kubectl_seccomp.agent.events import Counters
+from kubectl_seccomp.observed import is_allowed, is_runtime
 
 
 @dataclass(frozen=True)
@@ -41,17 +44,6 @@ class Unknown:
     arch: str
     number: int
     action: str
-
-
-@dataclass(frozen=True)
-class Counters:
-    records: int = 0
-    attributed: int = 0
-    unattributed: int = 0
-    lost: int = 0
-    malformed: int = 0
-    suppressed: int = 0
-    filtered: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,11 +113,6 @@ def parse_event(line: str) -> Event:
     return Noise(text)
 
 
-# After the filter is loaded the OCI runtime keeps running in the container's
-# process under these names (DESIGN.md section 1).
-RUNTIME_COMMS = ("runc:[", "crun")
-
-
 @dataclass(frozen=True)
 class Target:
     """Which container of which pod a container ID belongs to."""
@@ -157,6 +144,7 @@ class TraceState:
     """Everything traced so far, from every node."""
 
     wanted: frozenset[str]  # container names whose syscalls we record
+    include_denied: bool = False  # allow what a filter denied, too (see kubectl_seccomp.observed)
     targets: dict[str, Target] = field(default_factory=dict)
     observed: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # container name -> (arch, name)
     pods_seen: dict[str, set[str]] = field(default_factory=dict)  # container name -> pod names
@@ -174,6 +162,7 @@ class TraceState:
     started: float = field(default_factory=time.monotonic)
     last_new: float = field(default_factory=time.monotonic)
     foreign: int = 0  # events of containers that are not ours
+    denied: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # left out: a filter denied them
 
     def set_targets(self, targets: dict[str, Target]) -> None:
         """New container ID map; replays pending events that now resolve."""
@@ -212,7 +201,10 @@ class TraceState:
             self.unknown.add((target.container, event.arch, event.number))
             return True
         key = (event.arch, event.name)
-        if event.comm.startswith(RUNTIME_COMMS):
+        if not is_allowed(event.action, self.include_denied):
+            self.denied.setdefault(target.container, set()).add(key)
+            return True
+        if is_runtime(event.comm):
             self.runtime_calls.add(key)
         seen = self.observed.setdefault(target.container, set())
         if key not in seen:
@@ -229,7 +221,7 @@ class TraceState:
         return result
 
     def finish(self) -> None:
-        """Count what never resolved as foreign (containers not of this Deployment)."""
+        """Count what never resolved as foreign (containers not of this workload)."""
         self.foreign += len(self.pending)
         self.pending = []
 

@@ -1,7 +1,7 @@
 """Which container a host pid belongs to.
 
-An audit record carries a host pid and nothing else about its origin
-(DESIGN.md section 3). We read ``/proc/PID/cgroup`` and find the 64-hex
+An audit record carries a host pid and nothing else about its origin (no
+container id, no namespace, no cgroup). We read ``/proc/PID/cgroup`` and find the 64-hex
 container id in the path the runtime gave the container's cgroup
 (:func:`container_id_from_cgroup`, table-tested with real lines).
 

@@ -6,8 +6,8 @@ nothing installed. So the zip holds a ``__main__.py`` and exactly the modules
 the agent imports (``kubectl_seccomp/__init__.py``, ``agent/``, ``audit.py``,
 ``syscalls/``, ``errors.py``), as source. It is byte-for-byte reproducible:
 entries sorted, fixed timestamps and permissions, stored uncompressed (deflate
-output may differ between zlib versions) -- the same tree gives the same bytes,
-so its hash can name the ConfigMap.
+output may differ between zlib versions) -- the same tree gives the same bytes.
+Each run ships it in its own ConfigMap, ``kubectl-seccomp-<run id>``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Install and remove seccomp profile files under a root, safely.
 
-The kubelet resolves ``localhostProfile`` relative to ``/var/lib/kubelet/seccomp``
-(DESIGN.md section 4). The agent writes there as root, from a name the user
+The kubelet resolves ``localhostProfile`` relative to its seccomp directory,
+``/var/lib/kubelet/seccomp`` by default (``--seccomp-root``). The agent writes there as root, from a name the user
 chose, so a name must never reach outside the root: absolute names, ``..``
 components and symlinked directories below the root are refused with an
 :class:`AgentError`. Files are written to a temporary file in the target

@@ -26,6 +26,10 @@ AGENT_NAMESPACE = typer.Option(
 SECCOMP_ROOT = typer.Option(
     "/var/lib/kubelet/seccomp", "--seccomp-root", help="The kubelet's seccomp directory on the nodes."
 )
+SELECTOR = typer.Option(
+    None, "--selector", "-l", help="With a kind alone (deploy -l app=web): every workload of it matching."
+)
+TARGET_HELP = "The workload: deploy/NAME, sts/NAME, ds/NAME, job/NAME, cj/NAME or po/NAME (or a kind with -l)."
 TIMEOUT = typer.Option(
     "5m", "--timeout", help="How long a rollout may take before we roll back (e.g. 90s, 5m)."
 )
@@ -62,6 +66,13 @@ def connect(kubeconfig: Optional[str], context: Optional[str], namespace: Option
     from kubectl_seccomp.kube.config import ConnectionOptions
 
     return kube_connect(ConnectionOptions(kubeconfig=kubeconfig, context=context, namespace=namespace))
+
+
+def target(text: str, selector: Optional[str]) -> Any:
+    """The parsed target: a usage error for an unknown kind, before any connection."""
+    from kubectl_seccomp.targets import parse_target
+
+    return parse_target(text, selector)
 
 
 def node_settings(image: str, agent_namespace: str, seccomp_root: str) -> Any:

@@ -1,4 +1,4 @@
-"""``kubectl seccomp apply deploy/NAME --profile FILE``: install a profile and roll it out, or roll back."""
+"""``kubectl seccomp apply KIND/NAME --profile FILE``: install a profile and roll it out, or roll back."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from kubectl_seccomp.commands import _cluster as opts
 
 
 def command(
-    target: str = typer.Argument(..., help="The Deployment: deploy/NAME."),
+    target: str = typer.Argument(..., help=opts.TARGET_HELP),
+    selector: Optional[str] = opts.SELECTOR,
     profile: str = typer.Option(..., "--profile", "-f", help="The seccomp profile file (JSON)."),
     namespace: Optional[str] = opts.NAMESPACE,
     context: Optional[str] = opts.CONTEXT,
@@ -25,24 +26,35 @@ def command(
     seccomp_root: str = opts.SECCOMP_ROOT,
     output: str = opts.OUTPUT,
 ) -> int:
-    """Put a profile on the nodes and point the containers at it; roll back if pods fail."""
+    """Put a profile on the nodes and point the containers at it; roll back if pods fail.
+
+    A CronJob's jobTemplate is patched (its next Job uses the profile); a Job
+    or bare Pod cannot change, so the profile is installed and the patched
+    manifest printed.
+    """
+    import dataclasses
+
     from kubectl_seccomp import render
-    from kubectl_seccomp.apply import ApplyOptions, apply
-    from kubectl_seccomp.kube.workloads import parse_target
+    from kubectl_seccomp.workflows._common import resolve_names
+    from kubectl_seccomp.workflows.apply import ApplyOptions, apply
 
     render.check_format(output)
-    name = parse_target(target)
+    parsed = opts.target(target, selector)
+    rollout_timeout = opts.duration(timeout, "--timeout") or 300.0
     api, resolved = opts.connect(kubeconfig, context, namespace)
-    options = ApplyOptions(
+    base = ApplyOptions(
         namespace=resolved.namespace,
-        name=name,
+        kind=parsed.kind,
+        name=parsed.name or "",
         profile_path=profile,
         containers=tuple(containers or ()),
-        timeout=opts.duration(timeout, "--timeout") or 300.0,
+        timeout=rollout_timeout,
         dry_run=dry_run,
         node=opts.node_settings(image, agent_namespace, seccomp_root),
     )
-    with render.evidence_on_failure():
-        result = apply(api, options, render.ConsoleReporter())
-    render.apply_summary(result, output)
+    results = []
+    for name in resolve_names(api, parsed, resolved.namespace):
+        with render.evidence_on_failure():
+            results.append(apply(api, dataclasses.replace(base, name=name), render.ConsoleReporter()))
+    render.apply_summary(results, output)
     return 0

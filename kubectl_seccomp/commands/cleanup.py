@@ -27,7 +27,7 @@ def command(
 ) -> int:
     """Delete node pods, ConfigMaps, log profiles on the nodes and the plugin's namespace."""
     from kubectl_seccomp import render
-    from kubectl_seccomp.apply import cleanup
+    from kubectl_seccomp.workflows.cleanup import cleanup
 
     render.check_format(output)
     api, _resolved = opts.connect(kubeconfig, context, None)

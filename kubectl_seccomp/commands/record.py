@@ -1,4 +1,4 @@
-"""``kubectl seccomp record deploy/NAME``: trace a Deployment, write and apply its profiles."""
+"""``kubectl seccomp record KIND/NAME``: trace a workload, write and apply its profiles."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from kubectl_seccomp.commands import _cluster as opts
 
 
 def command(
-    target: str = typer.Argument(..., help="The Deployment: deploy/NAME."),
+    target: str = typer.Argument(..., help=opts.TARGET_HELP),
+    selector: Optional[str] = opts.SELECTOR,
     namespace: Optional[str] = opts.NAMESPACE,
     context: Optional[str] = opts.CONTEXT,
     kubeconfig: Optional[str] = opts.KUBECONFIG,
@@ -34,7 +35,7 @@ def command(
     output_dir: Path = typer.Option(
         Path("profiles"),
         "--output",
-        help="Directory for the profiles: DIR/<namespace>/<deployment>-<container>.json.",
+        help="Directory for the profiles: DIR/<namespace>/<name>-<container>.json.",
     ),
     no_apply: bool = typer.Option(False, "--no-apply", help="Write the profiles, do not apply them."),
     timeout: str = opts.TIMEOUT,
@@ -49,32 +50,50 @@ def command(
         "--log-denials/--no-log-denials",
         help="Set SECCOMP_FILTER_FLAG_LOG so denied calls are audited (needs a runc that supports seccomp flags).",
     ),
+    include_denied: bool = typer.Option(
+        False,
+        "--include-denied",
+        help="Also allow calls that a filter denied while recording (left out by default, as in generate).",
+    ),
     output: str = typer.Option("table", "-o", "--output-format", help="Summary format: table, json or yaml."),
 ) -> int:
-    """Record the syscalls of a Deployment's containers and give each a tight profile."""
+    """Record the syscalls of a workload's containers and give each a tight profile.
+
+    Deployments, StatefulSets and DaemonSets roll onto a log profile and back;
+    a Job or CronJob runs a copy of its template to completion; a bare Pod is
+    traced as it runs if it already runs under a log profile.
+    """
+    import dataclasses
+
     from kubectl_seccomp import render
-    from kubectl_seccomp.kube.workloads import parse_target
-    from kubectl_seccomp.record import RecordOptions, record
+    from kubectl_seccomp.workflows._common import resolve_names
+    from kubectl_seccomp.workflows.record import RecordOptions, record
 
     render.check_format(output)
-    name = parse_target(target)
+    parsed = opts.target(target, selector)
+    seconds = (opts.duration(duration, "--duration"), opts.duration(idle, "--idle"))
+    rollout_timeout = opts.duration(timeout, "--timeout") or 300.0
     api, resolved = opts.connect(kubeconfig, context, namespace)
-    options = RecordOptions(
+    base = RecordOptions(
         namespace=resolved.namespace,
-        name=name,
+        kind=parsed.kind,
+        name=parsed.name or "",
         containers=tuple(containers or ()),
-        duration=opts.duration(duration, "--duration"),
-        idle=opts.duration(idle, "--idle"),
+        duration=seconds[0],
+        idle=seconds[1],
         exec_command=exec_command,
         output_dir=output_dir,
         apply=not no_apply,
-        timeout=opts.duration(timeout, "--timeout") or 300.0,
+        timeout=rollout_timeout,
         source=source,
         log_denials=log_denials,
+        include_denied=include_denied,
         node=opts.node_settings(image, agent_namespace, seccomp_root),
     )
+    results = []
     reporter = render.ConsoleReporter()
-    with render.evidence_on_failure():
-        result = record(api, options, reporter)
-    render.record_summary(result, output)
+    for name in resolve_names(api, parsed, resolved.namespace):  # with -l: one after the other
+        with render.evidence_on_failure():
+            results.append(record(api, dataclasses.replace(base, name=name), reporter))
+    render.record_summary(results, output)
     return 0

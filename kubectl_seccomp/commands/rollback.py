@@ -1,4 +1,4 @@
-"""``kubectl seccomp rollback deploy/NAME``: back to the settings before kubectl seccomp."""
+"""``kubectl seccomp rollback KIND/NAME``: back to the settings before kubectl seccomp."""
 
 from __future__ import annotations
 
@@ -10,27 +10,33 @@ from kubectl_seccomp.commands import _cluster as opts
 
 
 def command(
-    target: str = typer.Argument(..., help="The Deployment: deploy/NAME."),
+    target: str = typer.Argument(..., help=opts.TARGET_HELP),
+    selector: Optional[str] = opts.SELECTOR,
     namespace: Optional[str] = opts.NAMESPACE,
     context: Optional[str] = opts.CONTEXT,
     kubeconfig: Optional[str] = opts.KUBECONFIG,
     timeout: str = opts.TIMEOUT,
     output: str = opts.OUTPUT,
 ) -> int:
-    """Restore the seccomp settings saved when kubectl seccomp first changed the Deployment."""
+    """Restore the seccomp settings saved when kubectl seccomp first changed the workload."""
     from kubectl_seccomp import render
-    from kubectl_seccomp.apply import rollback
-    from kubectl_seccomp.kube.workloads import parse_target
+    from kubectl_seccomp.workflows._common import resolve_names
+    from kubectl_seccomp.workflows.rollback import rollback
 
     render.check_format(output)
-    name = parse_target(target)
+    parsed = opts.target(target, selector)
+    rollout_timeout = opts.duration(timeout, "--timeout") or 300.0
     api, resolved = opts.connect(kubeconfig, context, namespace)
-    result = rollback(
-        api,
-        namespace=resolved.namespace,
-        name=name,
-        timeout=opts.duration(timeout, "--timeout") or 300.0,
-        reporter=render.ConsoleReporter(),
-    )
-    render.rollback_summary(result, output)
+    results = [
+        rollback(
+            api,
+            kind=parsed.kind,
+            namespace=resolved.namespace,
+            name=name,
+            timeout=rollout_timeout,
+            reporter=render.ConsoleReporter(),
+        )
+        for name in resolve_names(api, parsed, resolved.namespace)
+    ]
+    render.rollback_summary(results, output)
     return 0

@@ -1,4 +1,4 @@
-"""``kubectl seccomp status [deploy/NAME | -A]``: profiles of workloads and where their files are."""
+"""``kubectl seccomp status [KIND/NAME | -A]``: the seccomp posture of the workloads and where their files are."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from kubectl_seccomp.commands import _cluster as opts
 
 def command(
     target: Optional[str] = typer.Argument(
-        None, help="One Deployment (deploy/NAME); default: all in the namespace."
+        None, help="One workload (deploy/NAME, sts/, ds/, job/, cj/, po/); default: all in the namespace."
     ),
     namespace: Optional[str] = opts.NAMESPACE,
     all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Every namespace."),
@@ -25,24 +25,28 @@ def command(
     seccomp_root: str = opts.SECCOMP_ROOT,
     output: str = opts.OUTPUT,
 ) -> int:
-    """Show each container's seccomp profile, recordings under way, and profile files on nodes."""
+    """Show each container's seccomp profile, recordings under way, and profile files on nodes.
+
+    Every Deployment, StatefulSet, DaemonSet, Job, CronJob and bare Pod, with
+    a summary line and what an unset profile means on the nodes.
+    """
     from kubectl_seccomp import render
-    from kubectl_seccomp.apply import status
     from kubectl_seccomp.errors import UsageError
-    from kubectl_seccomp.kube.workloads import parse_target
+    from kubectl_seccomp.workflows.status import status
 
     render.check_format(output)
     if target is not None and all_namespaces:
-        raise UsageError("give either deploy/NAME or -A, not both")
-    name = parse_target(target) if target is not None else None
+        raise UsageError("give either KIND/NAME or -A, not both")
+    parsed = opts.target(target, None) if target is not None else None
     api, resolved = opts.connect(kubeconfig, context, namespace)
-    rows = status(
+    report = status(
         api,
         namespace=None if all_namespaces else resolved.namespace,
-        name=name,
+        kind=parsed.kind if parsed else "Deployment",
+        name=parsed.name if parsed else None,
         settings=opts.node_settings(image, agent_namespace, seccomp_root),
         check_nodes=check_nodes,
         reporter=render.ConsoleReporter(quiet=True),
     )
-    render.status_table(rows, output)
+    render.status_table(report, output)
     return 0

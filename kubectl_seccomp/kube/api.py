@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, Callable, Optional, TypeVar
 
 from kubectl_seccomp.kube.errors import translate
+from kubectl_seccomp.targets import CRONJOB, DAEMONSET, DEPLOYMENT, JOB, POD, REPLICASET, STATEFULSET, resource
 
 Obj = dict[str, Any]
 T = TypeVar("T")
@@ -40,35 +42,62 @@ class LogStream:
         self._close()
 
 
-class KubeApi:
-    """The calls we make. The base class only defines them; see :class:`ClientApi`."""
+class KubeApi(ABC):
+    """The calls we make. Abstract: a fake that misses one fails when it is built; see :class:`ClientApi`.
+
+    Workload objects of every kind (Deployment, StatefulSet, DaemonSet, Job,
+    CronJob, Pod) go through the ``*_object`` calls; list results carry their
+    ``kind`` like single reads do.
+    """
+
+    @abstractmethod
+    def get_object(self, kind: str, namespace: str, name: str) -> Obj: ...
+
+    @abstractmethod
+    def list_objects(self, kind: str, namespace: Optional[str], label_selector: str = "") -> list[Obj]: ...
+
+    @abstractmethod
+    def patch_object(self, kind: str, namespace: str, name: str, patch: list[Obj]) -> Obj: ...
+
+    @abstractmethod
+    def create_object(self, kind: str, namespace: str, body: Obj) -> Obj: ...
+
+    @abstractmethod
+    def delete_object(self, kind: str, namespace: str, name: str) -> None:
+        """Delete with background propagation (a Job's pods go with it)."""
 
     def get_deployment(self, namespace: str, name: str) -> Obj:
-        raise NotImplementedError
+        return self.get_object(DEPLOYMENT, namespace, name)
 
     def list_deployments(self, namespace: Optional[str]) -> list[Obj]:
-        raise NotImplementedError
+        return self.list_objects(DEPLOYMENT, namespace)
 
     def patch_deployment(self, namespace: str, name: str, patch: list[Obj]) -> Obj:
-        raise NotImplementedError
+        return self.patch_object(DEPLOYMENT, namespace, name, patch)
 
+    @abstractmethod
     def list_replicasets(self, namespace: str, label_selector: str) -> list[Obj]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def list_pods(
         self, namespace: Optional[str], label_selector: str = "", field_selector: str = ""
     ) -> list[Obj]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def get_pod(self, namespace: str, name: str) -> Obj:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def create_pod(self, namespace: str, body: Obj) -> Obj:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def delete_pod(self, namespace: str, name: str, grace_seconds: Optional[int] = None) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def pod_log(
         self,
         namespace: str,
@@ -78,37 +107,63 @@ class KubeApi:
         tail_lines: Optional[int] = None,
         previous: bool = False,
     ) -> str:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def follow_pod_log(self, namespace: str, name: str) -> LogStream:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def list_events(self, namespace: str, field_selector: str) -> list[Obj]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def list_nodes(self) -> list[Obj]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
+    def node_configz(self, name: str) -> Obj:
+        """The kubelet's running configuration (``/api/v1/nodes/NAME/proxy/configz``)."""
+
+    @abstractmethod
     def get_namespace(self, name: str) -> Obj:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def create_namespace(self, body: Obj) -> Obj:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def patch_namespace(self, name: str, patch: list[Obj]) -> Obj:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def delete_namespace(self, name: str) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def create_configmap(self, namespace: str, body: Obj) -> Obj:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def list_configmaps(self, namespace: str, label_selector: str) -> list[Obj]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def delete_configmap(self, namespace: str, name: str) -> None:
-        raise NotImplementedError
+        ...
+
+
+# kind -> (API group of the client, the client's name for it in method names)
+_CLIENT_NAMES = {
+    DEPLOYMENT: ("apps", "deployment"),
+    STATEFULSET: ("apps", "stateful_set"),
+    DAEMONSET: ("apps", "daemon_set"),
+    JOB: ("batch", "job"),
+    CRONJOB: ("batch", "cron_job"),
+    POD: ("core", "pod"),
+    REPLICASET: ("apps", "replica_set"),
+}
 
 
 def _json(response: Any) -> Any:
@@ -125,6 +180,7 @@ class ClientApi(KubeApi):
         self._api_client = api_client
         self._core = client.CoreV1Api(api_client)
         self._apps = client.AppsV1Api(api_client)
+        self._batch = client.BatchV1Api(api_client)
 
     def _call(
         self, verb: str, resource: str, namespace: Optional[str], name: Optional[str], call: Callable[[], T]
@@ -143,37 +199,70 @@ class ClientApi(KubeApi):
         data = self._call("list", resource, namespace, None, lambda: _json(call()))
         return list(data.get("items") or [])
 
-    def get_deployment(self, namespace: str, name: str) -> Obj:
-        return self._call(
-            "get",
-            "deployments.apps",
-            namespace,
-            name,
-            lambda: _json(self._apps.read_namespaced_deployment(name, namespace, _preload_content=False)),
-        )  # type: ignore[no-any-return]
+    def _kind_call(self, kind: str, verb: str) -> tuple[str, Callable[..., Any]]:
+        """The client method for ``verb`` on ``kind``: (resource name, bound method)."""
+        group, snake = _CLIENT_NAMES[kind]
+        api = {"apps": self._apps, "batch": self._batch, "core": self._core}[group]
+        method = {
+            "get": f"read_namespaced_{snake}",
+            "list": f"list_namespaced_{snake}",
+            "list-all": f"list_{snake}_for_all_namespaces",
+            "patch": f"patch_namespaced_{snake}",
+            "create": f"create_namespaced_{snake}",
+            "delete": f"delete_namespaced_{snake}",
+        }[verb]
+        return resource(kind), getattr(api, method)
 
-    def list_deployments(self, namespace: Optional[str]) -> list[Obj]:
-        if namespace is None:
-            return self._list(
-                "deployments.apps",
-                None,
-                lambda: self._apps.list_deployment_for_all_namespaces(_preload_content=False),
-            )
-        return self._list(
-            "deployments.apps",
-            namespace,
-            lambda: self._apps.list_namespaced_deployment(namespace, _preload_content=False),
+    def get_object(self, kind: str, namespace: str, name: str) -> Obj:
+        what, method = self._kind_call(kind, "get")
+        obj: Obj = self._call(
+            "get", what, namespace, name, lambda: _json(method(name, namespace, _preload_content=False))
         )
+        obj.setdefault("kind", kind)
+        return obj
 
-    def patch_deployment(self, namespace: str, name: str, patch: list[Obj]) -> Obj:
-        return self._call(
-            "patch",
-            "deployments.apps",
+    def list_objects(self, kind: str, namespace: Optional[str], label_selector: str = "") -> list[Obj]:
+        kwargs: dict[str, Any] = {"_preload_content": False}
+        if label_selector:
+            kwargs["label_selector"] = label_selector
+        if namespace is None:
+            what, method = self._kind_call(kind, "list-all")
+            items = self._list(what, None, lambda: method(**kwargs))
+        else:
+            what, method = self._kind_call(kind, "list")
+            items = self._list(what, namespace, lambda: method(namespace, **kwargs))
+        for item in items:
+            item.setdefault("kind", kind)  # list items come without it
+        return items
+
+    def patch_object(self, kind: str, namespace: str, name: str, patch: list[Obj]) -> Obj:
+        what, method = self._kind_call(kind, "patch")
+        obj: Obj = self._call(
+            "patch", what, namespace, name, lambda: _json(method(name, namespace, patch, _preload_content=False))
+        )
+        obj.setdefault("kind", kind)
+        return obj
+
+    def create_object(self, kind: str, namespace: str, body: Obj) -> Obj:
+        what, method = self._kind_call(kind, "create")
+        obj: Obj = self._call(
+            "create",
+            what,
+            namespace,
+            body["metadata"].get("name"),
+            lambda: _json(method(namespace, body, _preload_content=False)),
+        )
+        obj.setdefault("kind", kind)
+        return obj
+
+    def delete_object(self, kind: str, namespace: str, name: str) -> None:
+        what, method = self._kind_call(kind, "delete")
+        self._call(
+            "delete",
+            what,
             namespace,
             name,
-            lambda: _json(  # type: ignore[no-any-return]
-                self._apps.patch_namespaced_deployment(name, namespace, patch, _preload_content=False)
-            ),
+            lambda: method(name, namespace, propagation_policy="Background", _preload_content=False),
         )
 
     def list_replicasets(self, namespace: str, label_selector: str) -> list[Obj]:
@@ -299,6 +388,15 @@ class ClientApi(KubeApi):
 
     def list_nodes(self) -> list[Obj]:
         return self._list("nodes", None, lambda: self._core.list_node(_preload_content=False))
+
+    def node_configz(self, name: str) -> Obj:
+        return self._call(  # type: ignore[no-any-return]
+            "get",
+            "nodes/proxy",
+            None,
+            name,
+            lambda: _json(self._core.connect_get_node_proxy_with_path(name, "configz", _preload_content=False)),
+        )
 
     def get_namespace(self, name: str) -> Obj:
         return self._call(

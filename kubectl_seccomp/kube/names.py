@@ -23,14 +23,26 @@ def _items(call: Any, timeout: float, *args: Any) -> list[str]:
     return sorted(str(item["metadata"]["name"]) for item in data.get("items") or [])
 
 
-def deployment_names(options: ConnectionOptions, timeout: float = DEFAULT_TIMEOUT) -> list[str]:
-    """Names of the Deployments in the namespace ``options`` select (kubectl's rules); [] on any failure."""
+#: kind -> (client API class, list call) of the objects a target can name.
+_LISTS = {
+    "Deployment": ("AppsV1Api", "list_namespaced_deployment"),
+    "StatefulSet": ("AppsV1Api", "list_namespaced_stateful_set"),
+    "DaemonSet": ("AppsV1Api", "list_namespaced_daemon_set"),
+    "Job": ("BatchV1Api", "list_namespaced_job"),
+    "CronJob": ("BatchV1Api", "list_namespaced_cron_job"),
+    "Pod": ("CoreV1Api", "list_namespaced_pod"),
+}
+
+
+def workload_names(options: ConnectionOptions, kind: str, timeout: float = DEFAULT_TIMEOUT) -> list[str]:
+    """Names of the ``kind`` objects in the namespace ``options`` select (kubectl's rules); [] on any failure."""
     try:
         from kubernetes import client
 
+        api_class, call = _LISTS[kind]
         resolved = resolve(options)
-        apps = client.AppsV1Api(api_client(resolved))
-        return _items(apps.list_namespaced_deployment, timeout, resolved.namespace)
+        api = getattr(client, api_class)(api_client(resolved))
+        return _items(getattr(api, call), timeout, resolved.namespace)
     except Exception:  # completion must stay silent: no names is the answer to every failure
         return []
 
@@ -42,7 +54,7 @@ def namespace_names(options: ConnectionOptions, timeout: float = DEFAULT_TIMEOUT
 
         core = client.CoreV1Api(api_client(resolve(options)))
         return _items(core.list_namespace, timeout)
-    except Exception:  # see deployment_names
+    except Exception:  # see workload_names
         return []
 
 
@@ -51,5 +63,5 @@ def context_names(options: ConnectionOptions) -> list[str]:
     try:
         config = merge_kubeconfigs(kubeconfig_files(options.kubeconfig))
         return sorted(str(entry["name"]) for entry in config.get("contexts") or [])
-    except Exception:  # see deployment_names
+    except Exception:  # see workload_names
         return []

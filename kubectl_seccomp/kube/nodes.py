@@ -1,4 +1,6 @@
-"""Work on the nodes, done by short-lived pods of ours pinned to each node.
+"""Work on the nodes, done by short-lived pods of ours pinned to each node:
+creating them, waiting for them, reading their output (their manifests and
+scripts are built in :mod:`.node_pods`).
 
 Why pods and not a DaemonSet: a DaemonSet stays on every node while it
 exists, needs a rollout of its own and leaves something to clean up when the
@@ -35,61 +37,38 @@ import base64
 import contextlib
 import json
 import time
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
-from kubectl_seccomp.kube.errors import Conflict, NodeCommandFailed, NotFound
-
-MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGER = "kubectl-seccomp"
-RUN_LABEL = "kubectl-seccomp.io/run"
-ROLE_LABEL = "kubectl-seccomp.io/role"
-DEFAULT_NAMESPACE = "kubectl-seccomp"
-DEFAULT_IMAGE = "docker.io/library/python:3.12-slim"
-DEFAULT_SECCOMP_ROOT = "/var/lib/kubelet/seccomp"
-PSA_LABELS = {
-    "pod-security.kubernetes.io/enforce": "privileged",
-    "pod-security.kubernetes.io/audit": "privileged",
-    "pod-security.kubernetes.io/warn": "privileged",
-}
-PAYLOAD_DIR = "/opt/kubectl-seccomp"
-HOST_ROOT = "/host-seccomp"
-AGENT_KEY = "agent.pyz"
-
-# Kubernetes' node architecture -> our architecture names for a log profile
-# (the 64-bit one and its compat ABI, as runtimes' default profiles list them).
-NODE_ARCHES = {
-    "amd64": ("x86_64", "i386"),
-    "arm64": ("aarch64", "arm"),
-    "arm": ("arm",),
-    "386": ("i386",),
-    "ppc64le": ("ppc64le",),
-    "s390x": ("s390x",),
-    "riscv64": ("riscv64",),
-}
-
-
-@dataclass(frozen=True)
-class NodeSettings:
-    """Where and how node pods run."""
-
-    namespace: str = DEFAULT_NAMESPACE
-    image: str = DEFAULT_IMAGE
-    seccomp_root: str = DEFAULT_SECCOMP_ROOT
-    pod_timeout: float = 120.0
-
-
-@dataclass(frozen=True)
-class Node:
-    name: str
-    architecture: str
-
-
-@dataclass(frozen=True)
-class NodeResult:
-    node: str
-    output: str
+from kubectl_seccomp.kube.errors import Conflict, KubeError, NodeCommandFailed, NotFound
+from kubectl_seccomp.kube.node_pods import (
+    AGENT_KEY,
+    DEFAULT_IMAGE,
+    DEFAULT_NAMESPACE,
+    DEFAULT_SECCOMP_ROOT,
+    HOST_ROOT,
+    INSTALLED,
+    LIST_SCRIPT,
+    LOG_KEY,
+    MANAGED_BY,
+    MANAGER,
+    PAYLOAD_DIR,
+    PSA_LABELS,
+    REMOVED,
+    ROLE_LABEL,
+    RUN_LABEL,
+    Node,
+    NodeResult,
+    NodeSettings,
+    _phase,
+    _waiting_problem,
+    arch_names,
+    follower_script,
+    install_commands,
+    node_pod,
+    remove_commands,
+    shell_command,
+)
 
 
 def _ready(node: Obj) -> bool:
@@ -118,13 +97,6 @@ def eligible_nodes(api: KubeApi, pod_spec: Obj) -> list[Node]:
         )
         result.append(Node(node["metadata"]["name"], arch))
     return sorted(result, key=lambda n: n.name)
-
-
-def arch_names(nodes: list[Node]) -> list[str]:
-    names: list[str] = []
-    for node in nodes:
-        names.extend(NODE_ARCHES.get(node.architecture, ()))
-    return list(dict.fromkeys(names))
 
 
 def ensure_namespace(api: KubeApi, name: str, *, timeout: float = 90.0) -> None:
@@ -192,103 +164,6 @@ def create_payload(
     return name
 
 
-def _pod_name(role: str, run_id: str, node: str) -> str:
-    base = f"kubectl-seccomp-{role}-{run_id}-"
-    tail = "".join(ch if ch.isalnum() or ch == "-" else "-" for ch in node.lower())
-    return (base + tail)[:63].rstrip("-")
-
-
-def node_pod(
-    *,
-    role: str,
-    run_id: str,
-    node: str,
-    settings: NodeSettings,
-    configmap: str,
-    command: list[str],
-    follow: bool = False,
-    seccomp_mount: bool = False,
-) -> Obj:
-    """The pod manifest of one node job (see the module docstring for its host access)."""
-    volumes: list[Obj] = [{"name": "payload", "configMap": {"name": configmap}}]
-    mounts: list[Obj] = [{"name": "payload", "mountPath": PAYLOAD_DIR, "readOnly": True}]
-    security: Obj = {
-        "runAsUser": 0,
-        "allowPrivilegeEscalation": False,
-        "seccompProfile": {"type": "Unconfined"},
-    }
-    spec: Obj = {
-        "nodeName": node,
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "terminationGracePeriodSeconds": 10,
-        "tolerations": [{"operator": "Exists"}],
-        "volumes": volumes,
-    }
-    if follow:
-        spec["hostPID"] = True
-        spec["hostNetwork"] = True
-        spec["dnsPolicy"] = "ClusterFirstWithHostNet"
-        security["privileged"] = True
-        del security["allowPrivilegeEscalation"]
-        volumes.append({"name": "audit", "hostPath": {"path": "/var/log/audit", "type": "DirectoryOrCreate"}})
-        mounts.append({"name": "audit", "mountPath": "/var/log/audit", "readOnly": True})
-    if seccomp_mount or not follow:
-        volumes.append(
-            {"name": "seccomp", "hostPath": {"path": settings.seccomp_root, "type": "DirectoryOrCreate"}}
-        )
-        mounts.append({"name": "seccomp", "mountPath": HOST_ROOT})
-    spec["containers"] = [
-        {
-            "name": "agent",
-            "image": settings.image,
-            "imagePullPolicy": "IfNotPresent",
-            "command": command,
-            "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "NODE_NAME", "value": node}],
-            "securityContext": security,
-            "volumeMounts": mounts,
-            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
-        }
-    ]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": _pod_name(role, run_id, node),
-            "labels": {MANAGED_BY: MANAGER, RUN_LABEL: run_id, ROLE_LABEL: role},
-        },
-        "spec": spec,
-    }
-
-
-def agent_command(*args: str) -> list[str]:
-    return ["python3", f"{PAYLOAD_DIR}/{AGENT_KEY}", *args]
-
-
-def shell_command(script: str) -> list[str]:
-    return ["sh", "-c", script]
-
-
-def _phase(pod: Obj) -> str:
-    return str((pod.get("status") or {}).get("phase") or "Pending")
-
-
-def _waiting_problem(pod: Obj) -> Optional[str]:
-    for entry in (pod.get("status") or {}).get("containerStatuses") or []:
-        waiting = (entry.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason") in (
-            "ErrImagePull",
-            "ImagePullBackOff",
-            "InvalidImageName",
-            "CreateContainerError",
-            "CreateContainerConfigError",
-            "RunContainerError",
-        ):
-            return f"{waiting.get('reason')}: {waiting.get('message', '')}".strip()
-    return None
-
-
 def run_on_nodes(
     api: KubeApi,
     settings: NodeSettings,
@@ -351,35 +226,6 @@ def delete_pod_quietly(api: KubeApi, namespace: str, name: str, grace_seconds: O
         api.delete_pod(namespace, name, grace_seconds=grace_seconds)
 
 
-LOG_KEY = "log.json"
-INSTALLED = '{"event":"log-profile-installed"}'
-REMOVED = '{"event":"log-profile-removed"}'
-
-
-def follower_script(args: list[str], log_profile: Optional[str]) -> str:
-    """The follower's shell: install the log profile, follow, and on SIGTERM stop and remove it.
-
-    One pod does all three so that a recording starts and ends without extra
-    pod start-ups; the two marker lines tell the CLI what happened to the file.
-    """
-    agent = f"python3 {PAYLOAD_DIR}/{AGENT_KEY}"
-    follow = f"{agent} follow {' '.join(_quote(arg) for arg in args)}"
-    if log_profile is None:
-        return f"exec {follow}"
-    path = _quote(log_profile)
-    remove = f"{agent} remove --root {HOST_ROOT} {path} && echo '{REMOVED}'"
-    return (
-        f"{agent} install --root {HOST_ROOT} {path} < {PAYLOAD_DIR}/{LOG_KEY} || exit 1\n"
-        f"echo '{INSTALLED}'\n"
-        f"{follow} &\n"
-        "child=$!\n"
-        f"stop() {{ kill -TERM $child 2>/dev/null; wait $child; {remove}; exit 0; }}\n"
-        "trap stop TERM INT\n"
-        "wait $child\n"
-        f"{remove}\n"
-    )
-
-
 def start_follower(
     api: KubeApi,
     settings: NodeSettings,
@@ -406,11 +252,6 @@ def start_follower(
     return str(body["metadata"]["name"])
 
 
-def delete_pods_gracefully(api: KubeApi, namespace: str, names: list[str]) -> None:
-    for name in names:
-        delete_pod_quietly(api, namespace, name)
-
-
 def wait_running(api: KubeApi, settings: NodeSettings, name: str) -> None:
     """Wait until a follower pod's container runs (its log can then be followed)."""
     deadline = time.monotonic() + settings.pod_timeout
@@ -421,21 +262,26 @@ def wait_running(api: KubeApi, settings: NodeSettings, name: str) -> None:
         if phase == "Running":
             return
         if phase in ("Succeeded", "Failed") or problem:
-            try:
-                output = api.pod_log(settings.namespace, name, tail_lines=5).strip()
-            except Exception:
-                output = ""
-            raise NodeCommandFailed(
-                f"node agent pod {name} stopped before tracing: {problem or phase} {output}".strip(),
-                hint=f"kubectl -n {settings.namespace} describe pod {name}; "
-                "--image must name an image with python3 that the node has or can pull",
-            )
+            raise stopped_early(api, settings, name, f"{problem or phase}")
         if time.monotonic() > deadline:
             raise NodeCommandFailed(
                 f"node agent pod {name} did not start within {settings.pod_timeout:.0f}s",
                 hint=f"kubectl -n {settings.namespace} describe pod {name}",
             )
         time.sleep(0.3)
+
+
+def stopped_early(api: KubeApi, settings: NodeSettings, name: str, why: str = "") -> NodeCommandFailed:
+    """The error for an agent pod that ended before it traced, with the last lines it printed."""
+    try:
+        output = " ".join(api.pod_log(settings.namespace, name, tail_lines=5).split())
+    except Exception:  # a pod that never started has no log; the hint still says where to look
+        output = ""
+    return NodeCommandFailed(
+        f"node agent pod {name} stopped before tracing: {why} {output}".strip(),
+        hint=f"kubectl -n {settings.namespace} describe pod {name}; "
+        "--image must name an image with python3 that the node has or can pull",
+    )
 
 
 def follow(api: KubeApi, settings: NodeSettings, name: str) -> LogStream:
@@ -473,15 +319,6 @@ def delete_run_objects(api: KubeApi, settings: NodeSettings, run_id: Optional[st
     return count
 
 
-LIST_SCRIPT = (
-    "import json,os,sys\n"
-    "root=sys.argv[1]; out=[]\n"
-    "for d,_,fs in os.walk(os.path.join(root,'kubectl-seccomp')):\n"
-    "    out += [os.path.relpath(os.path.join(d,f),root) for f in fs if f.endswith('.json')]\n"
-    "print(json.dumps(sorted(out)))\n"
-)
-
-
 def list_profiles(
     api: KubeApi, settings: NodeSettings, *, run_id: str, configmap: str, nodes: list[str]
 ) -> dict[str, list[str]]:
@@ -505,26 +342,6 @@ def list_profiles(
                 f"list on node {result.node}: unexpected output {result.output[:200]!r}"
             ) from error
     return found
-
-
-def install_commands(names: dict[str, str]) -> str:
-    """A shell script installing each ``{profile path: payload key}``."""
-    steps = [
-        f"python3 {PAYLOAD_DIR}/{AGENT_KEY} install --root {HOST_ROOT} {_quote(path)} < {PAYLOAD_DIR}/{key}"
-        for path, key in names.items()
-    ]
-    return " && ".join(steps) if steps else "true"
-
-
-def remove_commands(paths: list[str]) -> str:
-    steps = [f"python3 {PAYLOAD_DIR}/{AGENT_KEY} remove --root {HOST_ROOT} {_quote(path)}" for path in paths]
-    return " && ".join(steps) if steps else "true"
-
-
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
 
 
 def install_profiles(
@@ -587,8 +404,60 @@ def _run_with_payload(
 
 
 def all_nodes(api: KubeApi) -> list[Node]:
+    """Every Ready node that takes pods (cordoned and NotReady nodes are left out)."""
     return eligible_nodes(api, {})
 
 
-def describe_node_pod(pod: Any) -> str:
-    return f"{pod['metadata']['name']} on {pod['spec'].get('nodeName', '?')} ({_phase(pod)})"
+def seccomp_default(api: KubeApi, node: str) -> Optional[bool]:
+    """The kubelet's ``seccompDefault`` on ``node``; None when its configz cannot be read (RBAC, proxy)."""
+    try:
+        config = api.node_configz(node)
+    except KubeError:
+        return None
+    kubelet = config.get("kubeletconfig") or {}
+    return bool(kubelet.get("seccompDefault", False))
+
+
+__all__ = [
+    "AGENT_KEY",
+    "DEFAULT_IMAGE",
+    "DEFAULT_NAMESPACE",
+    "DEFAULT_SECCOMP_ROOT",
+    "HOST_ROOT",
+    "INSTALLED",
+    "LIST_SCRIPT",
+    "LOG_KEY",
+    "MANAGED_BY",
+    "MANAGER",
+    "PAYLOAD_DIR",
+    "PSA_LABELS",
+    "REMOVED",
+    "ROLE_LABEL",
+    "RUN_LABEL",
+    "Node",
+    "NodeResult",
+    "NodeSettings",
+    "all_nodes",
+    "arch_names",
+    "create_payload",
+    "delete_pod_quietly",
+    "delete_run_objects",
+    "eligible_nodes",
+    "ensure_namespace",
+    "follow",
+    "follower_script",
+    "install_commands",
+    "install_profiles",
+    "list_profiles",
+    "node_pod",
+    "our_configmaps",
+    "our_pods",
+    "remove_commands",
+    "remove_profiles",
+    "run_on_nodes",
+    "seccomp_default",
+    "shell_command",
+    "start_follower",
+    "stopped_early",
+    "wait_running",
+]

@@ -1,11 +1,14 @@
-"""Deployments: read one, change the seccompProfile of chosen containers, keep
-what is needed to undo that on the object itself, and wait for rollouts.
+"""Pod-template owners, pure: where each kind keeps its pod template, the
+JSON Patches that change its containers' seccompProfile, and the state kept on
+the owner object itself. No API calls (those are in :mod:`.owners`).
 
-State lives in two annotations on the Deployment (not on its pod template, so
-writing them rolls nothing):
+A *pod-template owner* is a Deployment, StatefulSet, DaemonSet, Job or CronJob
+(its template at ``spec.template``, for a CronJob ``spec.jobTemplate.spec.template``);
+a bare Pod is its own template. State lives in two annotations on the owner
+(metadata, not the template, so writing them rolls nothing):
 
 - ``kubectl-seccomp.io/original``: the pod- and container-level
-  ``seccompProfile`` settings before the plugin first touched the Deployment.
+  ``seccompProfile`` settings before the plugin first touched the owner.
   Written once, kept across records and applies, removed by ``rollback``.
 - ``kubectl-seccomp.io/recording``: a lock while a recording runs (who, since
   when, which log profile). A killed CLI leaves it; ``rollback`` clears it.
@@ -18,18 +21,29 @@ patching the wrong container.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from kubectl_seccomp.errors import UsageError
-from kubectl_seccomp.kube.api import KubeApi, Obj
-from kubectl_seccomp.kube.errors import Conflict, Invalid, NotFound, RolloutFailed
+from kubectl_seccomp.kube.errors import Conflict
+from kubectl_seccomp.targets import CRONJOB, DAEMONSET, DEPLOYMENT, JOB, POD, STATEFULSET, short_name
+
+Obj = dict[str, Any]
 
 ORIGINAL_ANNOTATION = "kubectl-seccomp.io/original"
 RECORDING_ANNOTATION = "kubectl-seccomp.io/recording"
-KINDS = ("deploy", "deployment", "deployments", "deployment.apps", "deployments.apps")
+# where the pod template is, as keys from the object's root (a Pod is its own template)
+_TEMPLATE_PATH: dict[str, tuple[str, ...]] = {
+    DEPLOYMENT: ("spec", "template"),
+    STATEFULSET: ("spec", "template"),
+    DAEMONSET: ("spec", "template"),
+    JOB: ("spec", "template"),
+    CRONJOB: ("spec", "jobTemplate", "spec", "template"),
+    POD: (),
+}
+ROLLING_KINDS = frozenset({DEPLOYMENT, STATEFULSET, DAEMONSET})  # a template change rolls the pods
+COPY_KINDS = frozenset({JOB, CRONJOB})  # record runs a Job of the template to completion
 BAD_WAITING_REASONS = frozenset(
     {
         "CrashLoopBackOff",
@@ -42,6 +56,8 @@ BAD_WAITING_REASONS = frozenset(
         "ImagePullBackOff",
     }
 )
+# a container in one of these states never starts by itself
+CANNOT_START = BAD_WAITING_REASONS - {"CrashLoopBackOff"}
 
 Seccomp = Optional[dict[str, Any]]
 
@@ -97,39 +113,41 @@ class RolloutProgress:
     done: bool
 
 
-def parse_target(target: str) -> str:
-    """The Deployment name of ``deploy/NAME`` (also ``deployment/``, ``deployment.apps/``)."""
-    kind, sep, name = target.partition("/")
-    if not sep or not name or "/" in name:
-        raise UsageError(
-            f"target {target!r} is not KIND/NAME",
-            hint="write the Deployment as deploy/NAME (kubectl get deploy lists them)",
-        )
-    if kind.lower() not in KINDS:
-        raise UsageError(
-            f"{kind}/{name}: only Deployments can be recorded and patched",
-            hint="write the target as deploy/NAME",
-        )
-    return name
+def kind_of(obj: Obj) -> str:
+    """The object's kind (objects without one are Deployments, as in the tests' manifests)."""
+    return str(obj.get("kind") or DEPLOYMENT)
 
 
-def get_deployment(api: KubeApi, *, namespace: str, name: str) -> Obj:
-    try:
-        return api.get_deployment(namespace, name)
-    except NotFound as error:
-        raise NotFound(
-            f"deployment {name!r} not found in namespace {namespace}",
-            hint=f"kubectl get deploy -n {namespace} lists the Deployments there; -n picks another namespace",
-        ) from error
+def describe(obj: Obj) -> str:
+    """``statefulset db``: how messages name an object."""
+    return f"{kind_of(obj).lower()} {obj['metadata']['name']}"
 
 
-def pod_spec(deployment: Obj) -> Obj:
-    return deployment.get("spec", {}).get("template", {}).get("spec", {}) or {}
+def ref(obj: Obj) -> str:
+    """``sts/db``: how hints name it on a command line."""
+    return f"{short_name(kind_of(obj))}/{obj['metadata']['name']}"
 
 
-def containers(deployment: Obj) -> list[ContainerInfo]:
+def template_pointer(obj: Obj) -> str:
+    """JSON Pointer of the pod spec (``/spec/template/spec``; ``/spec`` for a Pod)."""
+    return "/" + "/".join((*_TEMPLATE_PATH[kind_of(obj)], "spec"))
+
+
+def pod_template(obj: Obj) -> Obj:
+    """The pod template (metadata + spec); for a Pod the Pod."""
+    node: Any = obj
+    for key in _TEMPLATE_PATH[kind_of(obj)]:
+        node = (node or {}).get(key) or {}
+    return dict(node or {})
+
+
+def pod_spec(owner: Obj) -> Obj:
+    return pod_template(owner).get("spec") or {}
+
+
+def containers(owner: Obj) -> list[ContainerInfo]:
     """Init containers first (they run first), then the app containers."""
-    spec = pod_spec(deployment)
+    spec = pod_spec(owner)
     result = []
     for key, init in (("initContainers", True), ("containers", False)):
         for index, container in enumerate(spec.get(key) or []):
@@ -138,61 +156,59 @@ def containers(deployment: Obj) -> list[ContainerInfo]:
     return result
 
 
-def pod_seccomp(deployment: Obj) -> Seccomp:
-    result: Seccomp = (pod_spec(deployment).get("securityContext") or {}).get("seccompProfile")
+def pod_seccomp(owner: Obj) -> Seccomp:
+    result: Seccomp = (pod_spec(owner).get("securityContext") or {}).get("seccompProfile")
     return result
 
 
-def effective_seccomp(deployment: Obj, container: ContainerInfo) -> Seccomp:
+def effective_seccomp(owner: Obj, container: ContainerInfo) -> Seccomp:
     """The container's setting, else the pod's (what the kubelet uses)."""
-    return container.seccomp if container.seccomp is not None else pod_seccomp(deployment)
+    return container.seccomp if container.seccomp is not None else pod_seccomp(owner)
 
 
-def select_containers(deployment: Obj, names: tuple[str, ...]) -> list[ContainerInfo]:
+def select_containers(owner: Obj, names: tuple[str, ...]) -> list[ContainerInfo]:
     """The containers named (default: all, init containers included)."""
-    every = containers(deployment)
+    every = containers(owner)
     if not names:
         return every
     by_name = {container.name: container for container in every}
     unknown = [name for name in names if name not in by_name]
     if unknown:
         raise UsageError(
-            f"deployment {deployment['metadata']['name']} has no container {', '.join(map(repr, unknown))}",
+            f"{describe(owner)} has no container {', '.join(map(repr, unknown))}",
             hint=f"its containers: {', '.join(by_name)}",
         )
     return [by_name[name] for name in dict.fromkeys(names)]
 
 
-def annotations_of(deployment: Obj) -> dict[str, str]:
-    return dict(deployment.get("metadata", {}).get("annotations") or {})
+def annotations_of(owner: Obj) -> dict[str, str]:
+    return dict(owner.get("metadata", {}).get("annotations") or {})
 
 
-def read_originals(deployment: Obj) -> Optional[Originals]:
-    text = annotations_of(deployment).get(ORIGINAL_ANNOTATION)
+def read_originals(owner: Obj) -> Optional[Originals]:
+    text = annotations_of(owner).get(ORIGINAL_ANNOTATION)
     if not text:
         return None
     try:
         return Originals.from_json(text)
     except (ValueError, AttributeError) as error:
         raise Conflict(
-            f"annotation {ORIGINAL_ANNOTATION} on deployment {deployment['metadata']['name']} is not ours "
-            "or was edited",
-            hint=f"fix or remove it: kubectl annotate deploy/{deployment['metadata']['name']} "
-            f"{ORIGINAL_ANNOTATION}-",
+            f"annotation {ORIGINAL_ANNOTATION} on {describe(owner)} is not ours or was edited",
+            hint=f"fix or remove it: kubectl annotate {ref(owner)} {ORIGINAL_ANNOTATION}-",
         ) from error
 
 
-def current_originals(deployment: Obj) -> Originals:
+def current_originals(owner: Obj) -> Originals:
     """The settings as they are now (to be saved before the first change)."""
     return Originals(
-        pod=pod_seccomp(deployment),
-        containers={c.name: c.seccomp for c in containers(deployment) if not c.init},
-        init_containers={c.name: c.seccomp for c in containers(deployment) if c.init},
+        pod=pod_seccomp(owner),
+        containers={c.name: c.seccomp for c in containers(owner) if not c.init},
+        init_containers={c.name: c.seccomp for c in containers(owner) if c.init},
     )
 
 
-def recording_lock(deployment: Obj) -> Optional[dict[str, Any]]:
-    text = annotations_of(deployment).get(RECORDING_ANNOTATION)
+def recording_lock(owner: Obj) -> Optional[dict[str, Any]]:
+    text = annotations_of(owner).get(RECORDING_ANNOTATION)
     if not text:
         return None
     try:
@@ -206,9 +222,9 @@ def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def annotation_ops(deployment: Obj, changes: dict[str, Optional[str]]) -> list[Obj]:
+def annotation_ops(owner: Obj, changes: dict[str, Optional[str]]) -> list[Obj]:
     """JSON Patch operations that set (value) or remove (None) annotations."""
-    current = deployment.get("metadata", {}).get("annotations")
+    current = owner.get("metadata", {}).get("annotations")
     ops: list[Obj] = []
     if current is None:
         values = {key: value for key, value in changes.items() if value is not None}
@@ -225,16 +241,16 @@ def annotation_ops(deployment: Obj, changes: dict[str, Optional[str]]) -> list[O
     return ops
 
 
-def seccomp_ops(deployment: Obj, settings: Mapping[tuple[str, bool], Seccomp]) -> list[Obj]:
+def seccomp_ops(owner: Obj, settings: Mapping[tuple[str, bool], Seccomp]) -> list[Obj]:
     """JSON Patch operations giving each ``(container, init)`` its setting (None: unset)."""
     ops: list[Obj] = []
-    spec = pod_spec(deployment)
-    for info in containers(deployment):
+    spec = pod_spec(owner)
+    for info in containers(owner):
         key = (info.name, info.init)
         if key not in settings:
             continue
         wanted = settings[key]
-        base = f"/spec/template/spec/{info.list_key}/{info.index}"
+        base = f"{template_pointer(owner)}/{info.list_key}/{info.index}"
         container = (spec.get(info.list_key) or [])[info.index]
         ops.append({"op": "test", "path": f"{base}/name", "value": info.name})
         security = container.get("securityContext")
@@ -255,33 +271,15 @@ def localhost(path: str) -> dict[str, Any]:
     return {"type": "Localhost", "localhostProfile": path}
 
 
-def patch(api: KubeApi, deployment: Obj, ops: list[Obj], *, guard_version: bool = False) -> Obj:
-    """Send ``ops``; with ``guard_version`` fail if the object changed since it was read."""
-    meta = deployment["metadata"]
-    if not ops:
-        return deployment
-    if guard_version:
-        ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]}, *ops]
-    try:
-        return api.patch_deployment(meta["namespace"], meta["name"], ops)
-    except Invalid as error:
-        if "test" in error.message or "testing" in error.message.lower():
-            raise Conflict(
-                f"deployment {meta['name']} changed while we were changing it",
-                hint="run the command again",
-            ) from error
-        raise
-
-
-def restore_ops(deployment: Obj, originals: Originals) -> list[Obj]:
+def restore_ops(owner: Obj, originals: Originals) -> list[Obj]:
     """Put back every saved container setting and drop our annotations."""
     settings: dict[tuple[str, bool], Seccomp] = {}
-    for info in containers(deployment):
+    for info in containers(owner):
         saved = originals.init_containers if info.init else originals.containers
         if info.name in saved:
             settings[(info.name, info.init)] = saved[info.name]
-    return seccomp_ops(deployment, settings) + annotation_ops(
-        deployment, {ORIGINAL_ANNOTATION: None, RECORDING_ANNOTATION: None}
+    return seccomp_ops(owner, settings) + annotation_ops(
+        owner, {ORIGINAL_ANNOTATION: None, RECORDING_ANNOTATION: None}
     )
 
 
@@ -301,61 +299,199 @@ def label_selector(selector: Obj) -> str:
     return ",".join(parts)
 
 
-def deployment_pods(api: KubeApi, deployment: Obj, *, newest_only: bool = False) -> list[Obj]:
-    """Pods of the Deployment (with ``newest_only``: of its current ReplicaSet)."""
-    meta = deployment["metadata"]
-    selector = label_selector(deployment["spec"].get("selector") or {})
-    if newest_only:
-        replicaset = newest_replicaset(api, deployment)
-        if replicaset is None:
-            return []
-        pod_hash = replicaset["metadata"].get("labels", {}).get("pod-template-hash")
-        if pod_hash:
-            selector = (
-                f"{selector},pod-template-hash={pod_hash}" if selector else f"pod-template-hash={pod_hash}"
-            )
-    pods = api.list_pods(meta["namespace"], label_selector=selector)
-    return [pod for pod in pods if not pod["metadata"].get("deletionTimestamp") or not newest_only]
 
 
-def newest_replicaset(api: KubeApi, deployment: Obj) -> Optional[Obj]:
-    meta = deployment["metadata"]
-    revision = annotations_of(deployment).get("deployment.kubernetes.io/revision")
-    selector = label_selector(deployment["spec"].get("selector") or {})
-    owned = [
-        rs
-        for rs in api.list_replicasets(meta["namespace"], selector)
-        if any(ref.get("uid") == meta.get("uid") for ref in rs["metadata"].get("ownerReferences") or [])
-    ]
-    for rs in owned:
-        if rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision") == revision:
-            return rs
-    return None
+# -- rollouts, read from the owner's status (pure) ------------------------------------
 
 
-def rollout_progress(deployment: Obj) -> RolloutProgress:
-    """kubectl rollout status's reading of a Deployment's status."""
-    spec, status = deployment.get("spec", {}), deployment.get("status", {}) or {}
-    desired = int(spec.get("replicas", 1))
-    updated = int(status.get("updatedReplicas", 0) or 0)
-    available = int(status.get("availableReplicas", 0) or 0)
-    total = int(status.get("replicas", 0) or 0)
+def _int(value: Any, default: int = 0) -> int:
+    return int(value if value is not None else default)
+
+
+def update_strategy(owner: Obj) -> str:
+    """``RollingUpdate`` or ``OnDelete`` (a Deployment always rolls by itself)."""
+    spec = owner.get("spec") or {}
+    strategy = spec.get("updateStrategy") or {}
+    return str(strategy.get("type") or "RollingUpdate")
+
+
+def partition(owner: Obj) -> int:
+    """A StatefulSet's RollingUpdate partition: ordinals below it keep their revision."""
+    rolling = ((owner.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {}
+    return _int(rolling.get("partition"))
+
+
+def rollout_progress(owner: Obj) -> RolloutProgress:
+    """kubectl rollout status's reading of a Deployment's, StatefulSet's or DaemonSet's status."""
+    kind = kind_of(owner)
+    spec, status = owner.get("spec", {}), owner.get("status", {}) or {}
+    if kind == DAEMONSET:
+        desired = _int(status.get("desiredNumberScheduled"))
+        updated = _int(status.get("updatedNumberScheduled"))
+        available = _int(status.get("numberAvailable"))
+        total = _int(status.get("currentNumberScheduled"))
+    else:
+        desired = _int(spec.get("replicas"), 1)
+        updated = _int(status.get("updatedReplicas"))
+        ready_key = "availableReplicas" if kind == DEPLOYMENT else "readyReplicas"
+        available = _int(status.get(ready_key))
+        total = _int(status.get("replicas"))
     old = max(total - updated, 0)
-    generation = deployment["metadata"].get("generation", 0)
+    generation = owner["metadata"].get("generation", 0)
     if status.get("observedGeneration", 0) < generation:
         return RolloutProgress(desired, updated, available, old, "waiting for the controller", False)
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
             return RolloutProgress(desired, updated, available, old, "progress deadline exceeded", False)
     if updated < desired:
-        message = f"{updated} of {desired} new replicas updated"
+        message = f"{updated} of {desired} new {'pods' if kind == DAEMONSET else 'replicas'} updated"
     elif old > 0:
-        message = f"{old} old replicas pending termination"
+        message = f"{old} old {'pods' if kind == DAEMONSET else 'replicas'} pending termination"
     elif available < updated:
-        message = f"{available} of {updated} updated replicas available"
+        message = f"{available} of {updated} updated {'pods' if kind == DAEMONSET else 'replicas'} available"
     else:
         return RolloutProgress(desired, updated, available, old, "rolled out", True)
     return RolloutProgress(desired, updated, available, old, message, False)
+
+
+def is_current_pod(owner: Obj, pod: Obj) -> bool:
+    """Whether a StatefulSet's or DaemonSet's pod runs the owner's current template."""
+    labels = pod["metadata"].get("labels") or {}
+    if kind_of(owner) == STATEFULSET:
+        return bool(labels.get("controller-revision-hash") == (owner.get("status") or {}).get("updateRevision"))
+    if kind_of(owner) == DAEMONSET:
+        return labels.get("pod-template-generation") == str(owner["metadata"].get("generation"))
+    return True
+
+
+def check_rollable(owner: Obj) -> None:
+    """Refuse owners whose pods would not roll (or would not all roll) onto a new template."""
+    kind, name, spec = kind_of(owner), owner["metadata"]["name"], owner.get("spec") or {}
+    if kind == DEPLOYMENT and spec.get("paused"):
+        raise UsageError(
+            f"deployment {name} is paused: its pods would not roll",
+            hint=f"kubectl rollout resume deploy/{name}",
+        )
+    if kind in (DEPLOYMENT, STATEFULSET) and _int(spec.get("replicas"), 1) == 0:
+        raise UsageError(
+            f"{describe(owner)} has 0 replicas: nothing would run to record or check",
+            hint=f"kubectl scale {ref(owner)} --replicas=1",
+        )
+    if kind == STATEFULSET and update_strategy(owner) == "RollingUpdate" and partition(owner) > 0:
+        raise UsageError(
+            f"statefulset {name} has a RollingUpdate partition of {partition(owner)}: pods with a lower "
+            "ordinal would keep their old profile",
+            hint=f"kubectl patch sts/{name} -p '{{\"spec\":{{\"updateStrategy\":{{\"rollingUpdate\":"
+            f"{{\"partition\":0}}}}}}}}'",
+        )
+    if kind == DAEMONSET and (owner.get("status") or {}).get("desiredNumberScheduled") == 0:
+        raise UsageError(
+            f"daemonset {name} runs on no node: nothing would run to record or check",
+            hint=f"kubectl describe ds/{name}",
+        )
+
+
+# -- Jobs: a runnable copy of a template -------------------------------------------
+
+# labels the Job controller adds to a Job's template and selector; a copy must not carry them
+_JOB_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid", "job-name", "batch.kubernetes.io/job-name")
+
+
+def job_copy(owner: Obj, name: str, labels: dict[str, str], settings: Mapping[tuple[str, bool], Seccomp]) -> Obj:
+    """A Job running the pod template of a Job or CronJob, under its own name and selector.
+
+    Like ``kubectl create job --from=cronjob/x``, with the given containers'
+    ``seccompProfile`` set; the template's controller labels are dropped so the
+    API server generates a fresh selector (no clash with the original Job).
+    """
+    kind = kind_of(owner)
+    job_spec = dict(
+        ((owner.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}
+        if kind == CRONJOB
+        else owner.get("spec") or {}
+    )
+    for key in ("selector", "manualSelector", "suspend"):
+        job_spec.pop(key, None)
+    template = json.loads(json.dumps(pod_template(owner)))
+    meta = template.setdefault("metadata", {})
+    meta["labels"] = {k: v for k, v in (meta.get("labels") or {}).items() if k not in _JOB_LABELS} | labels
+    job_spec["template"] = template
+    job: Obj = {
+        "apiVersion": "batch/v1",
+        "kind": JOB,
+        "metadata": {
+            "name": name,
+            "namespace": owner["metadata"]["namespace"],
+            "labels": dict(labels),
+            "annotations": {"kubectl-seccomp.io/copy-of": ref(owner)},
+        },
+        "spec": job_spec,
+    }
+    ops = seccomp_ops(job, settings)
+    return _apply_ops(job, ops)
+
+
+def _apply_ops(doc: Obj, ops: list[Obj]) -> Obj:
+    """Our own add/remove/test ops on a local document (for manifests we print or create)."""
+    result: Obj = json.loads(json.dumps(doc))
+    for op in ops:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        parent: Any = result
+        for part in parts[:-1]:
+            parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+        key: Any = int(parts[-1]) if isinstance(parent, list) else parts[-1]
+        if op["op"] == "add":
+            parent[key] = op["value"]
+        elif op["op"] == "remove":
+            del parent[key]
+    return result
+
+
+def patched_manifest(owner: Obj, settings: Mapping[tuple[str, bool], Seccomp]) -> Obj:
+    """The owner as a manifest to re-create, with the settings applied (for immutable Jobs and Pods)."""
+    meta = owner["metadata"]
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k not in _JOB_LABELS}
+    manifest: Obj = {
+        "apiVersion": owner.get("apiVersion") or ("batch/v1" if kind_of(owner) == JOB else "v1"),
+        "kind": kind_of(owner),
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"], **({"labels": labels} if labels else {})},
+        "spec": json.loads(json.dumps(owner.get("spec") or {})),
+    }
+    if kind_of(owner) == JOB:
+        manifest["spec"].pop("selector", None)
+        manifest["spec"].pop("manualSelector", None)
+        tmeta = manifest["spec"].get("template", {}).get("metadata") or {}
+        if tmeta.get("labels"):
+            tmeta["labels"] = {k: v for k, v in tmeta["labels"].items() if k not in _JOB_LABELS}
+    if kind_of(owner) == POD:
+        manifest["spec"].pop("nodeName", None)
+    return _apply_ops(manifest, [op for op in seccomp_ops(manifest, settings) if op["op"] != "test"])
+
+
+def job_finished(job: Obj) -> Optional[str]:
+    """``Complete`` or ``Failed`` once a Job ended, else None."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
+            return str(condition["type"])
+    return None
+
+
+def controller_of(obj: Obj) -> Optional[dict[str, Any]]:
+    """The ownerReference with ``controller: true``, if any."""
+    for owner_ref in obj["metadata"].get("ownerReferences") or []:
+        if owner_ref.get("controller"):
+            return dict(owner_ref)
+    return None
+
+
+def log_profile_of(pod: Obj, prefix: str) -> Optional[str]:
+    """The log profile (ours: under ``prefix``, ending ``-log.json``) every container of a Pod runs under."""
+    paths = {(effective_seccomp(pod, info) or {}).get("localhostProfile") for info in containers(pod)}
+    if len(paths) == 1:
+        path = paths.pop()
+        if path and path.startswith(prefix) and path.endswith("-log.json"):
+            return str(path)
+    return None
 
 
 @dataclass(frozen=True)
@@ -400,93 +536,14 @@ def pod_problems(pod: Obj) -> list[PodProblem]:
     return problems
 
 
-def evidence(
-    api: KubeApi, namespace: str, problems: list[PodProblem], *, log_lines: int = 5
-) -> tuple[str, ...]:
-    """Events and last log lines of the failing pods, as lines to show."""
-    lines: list[str] = []
-    for pod_name in dict.fromkeys(problem.pod for problem in problems):
-        for problem in (p for p in problems if p.pod == pod_name):
-            lines.append(
-                f"pod {pod_name} container {problem.container}: {problem.reason} "
-                f"(restarts {problem.restarts}) {problem.message}".rstrip()
-            )
-        try:
-            events = api.list_events(namespace, f"involvedObject.name={pod_name}")
-        except Exception:  # evidence is best effort: never hide the real failure
-            events = []
-        for event in sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")[-4:]:
-            if event.get("type") == "Warning":
-                lines.append(f"  event {event.get('reason')}: {(event.get('message') or '').strip()[:400]}")
-        for problem in (p for p in problems if p.pod == pod_name):
-            try:
-                text = api.pod_log(
-                    namespace,
-                    pod_name,
-                    container=problem.container,
-                    tail_lines=log_lines,
-                    previous=problem.restarts > 0,
-                )
-            except Exception:
-                text = ""
-            for line in text.strip().splitlines()[-log_lines:]:
-                lines.append(f"  log {problem.container}: {line[:300]}")
-    return tuple(lines)
-
-
-def wait_rollout(
-    api: KubeApi,
-    *,
-    namespace: str,
-    name: str,
-    timeout: float,
-    on_progress: Optional[Callable[[RolloutProgress], None]] = None,
-    poll: float = 1.0,
-    fail_fast: bool = True,
-) -> Obj:
-    """Wait until the Deployment is rolled out; :class:`RolloutFailed` with evidence if not."""
-    deadline = time.monotonic() + timeout
-    last_message = ""
-    while True:
-        deployment = api.get_deployment(namespace, name)
-        progress = rollout_progress(deployment)
-        if on_progress is not None and progress.message != last_message:
-            on_progress(progress)
-            last_message = progress.message
-        if progress.done:
-            return deployment
-        problems: list[PodProblem] = []
-        if fail_fast or time.monotonic() >= deadline or progress.message == "progress deadline exceeded":
-            for pod in deployment_pods(api, deployment, newest_only=True):
-                problems.extend(pod_problems(pod))
-        failed = (
-            (fail_fast and problems)
-            or time.monotonic() >= deadline
-            or progress.message == "progress deadline exceeded"
-        )
-        if failed:
-            if not problems:
-                for pod in deployment_pods(api, deployment, newest_only=True):
-                    if not _ready(pod):
-                        problems.append(
-                            PodProblem(pod["metadata"]["name"], "-", "NotReady", _pod_summary(pod), 0)
-                        )
-            why = problems[0].reason if problems else progress.message
-            raise RolloutFailed(
-                f"deployment {name}: new pods did not become Ready ({why}; {progress.message})",
-                evidence=evidence(api, namespace, problems),
-            )
-        time.sleep(poll)
-
-
-def _ready(pod: Obj) -> bool:
+def pod_ready(pod: Obj) -> bool:
     return any(
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in (pod.get("status") or {}).get("conditions") or []
     )
 
 
-def _pod_summary(pod: Obj) -> str:
+def pod_summary(pod: Obj) -> str:
     status = pod.get("status") or {}
     waiting = [
         f"{c['name']}: {(c.get('state') or {}).get('waiting', {}).get('reason', 'not ready')}"

@@ -244,6 +244,14 @@ def token_kubeconfig(admin_kubeconfig: Path, token: str, namespace: str, path: P
     return path
 
 
+def content_path(namespace: str, owner: str, container: str, profile: Path) -> str:
+    """The ``localhostProfile`` the plugin gives the profile file ``profile``: named by its content."""
+    import hashlib
+
+    digest = hashlib.sha256(profile.read_text().encode()).hexdigest()[:10]
+    return f"kubectl-seccomp/{namespace}/{owner}-{container}-{digest}.json"
+
+
 def profile_names(path: Path) -> set[str]:
     data = json.loads(path.read_text())
     return {name for rule in data["syscalls"] for name in rule["names"]}

@@ -16,6 +16,7 @@ from seccomp_helpers import (
     EXEC_REQUESTS,
     cli,
     cli_ok,
+    content_path,
     deploy,
     http_deployment,
     rbac_cluster_role,
@@ -62,9 +63,9 @@ def test_the_documented_role_is_enough_for_every_command(
     assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()
 
     cli_ok(limited, "record", "deploy/web", "--exec", EXEC_REQUESTS, "--timeout", "120s", cwd=tmp_path)
-    localhost = f"kubectl-seccomp/{namespace}/web-web.json"
+    localhost = content_path(namespace, "web", "web", tmp_path / "profiles" / namespace / "web-web.json")
     assert seccomp_settings(wait_settled(kubectl, namespace, "web"))["containers/web"]["localhostProfile"] == localhost
-    rows = json.loads(cli_ok(limited, "status", "deploy/web", "-o", "json", cwd=tmp_path).stdout)
+    rows = json.loads(cli_ok(limited, "status", "deploy/web", "-o", "json", cwd=tmp_path).stdout)["containers"]
     assert rows[0]["type"] == "Localhost" and rows[0]["nodesPresent"] == rows[0]["nodesEligible"] == 2
     cli_ok(limited, "rollback", "deploy/web", cwd=tmp_path)
     assert seccomp_settings(wait_settled(kubectl, namespace, "web")) == seccomp_settings(before)

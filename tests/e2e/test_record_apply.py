@@ -7,6 +7,7 @@ subprocess, as a user would. See tests/e2e/seccomp_helpers.py.
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from seccomp_helpers import (
     assert_left_nothing,
     cli,
     cli_ok,
+    content_path,
     deploy,
     http_deployment,
     node_files,
@@ -59,7 +61,7 @@ def test_record_http_server_applies_a_working_profile(cluster: Any, namespace: s
     assert "mknodat" not in names and "mknod" not in names
 
     deployment = wait_settled(kubectl, namespace, "web")
-    localhost = f"kubectl-seccomp/{namespace}/web-web.json"
+    localhost = content_path(namespace, "web", "web", profile)
     assert seccomp_settings(deployment)["containers/web"] == {
         "type": "Localhost",
         "localhostProfile": localhost,
@@ -96,11 +98,13 @@ def test_record_http_server_applies_a_working_profile(cluster: Any, namespace: s
         assert "errno 1" in denied.stdout, denied.stdout + denied.stderr
 
     status = cli_ok(cluster.kubeconfig, "status", "deploy/web", "-n", namespace, "-o", "json", cwd=tmp_path)
-    rows = json.loads(status.stdout)
-    assert rows == [
+    report = json.loads(status.stdout)
+    assert report["summary"] == {"Localhost": 1, "RuntimeDefault": 0, "Unconfined": 0, "unset": 0}
+    assert report["containers"] == [
         {
             "namespace": namespace,
-            "deployment": "web",
+            "kind": "Deployment",
+            "name": "web",
             "container": "web",
             "init": False,
             "type": "Localhost",
@@ -164,8 +168,9 @@ def test_two_containers_and_an_init_container_get_their_profiles(
     assert by_name["setup"]["init"] is True
     for name, entry in by_name.items():
         assert entry["syscalls"] > 10, entry
-        assert entry["localhostProfile"] == f"kubectl-seccomp/{namespace}/duo-{name}.json"
-        assert (tmp_path / "profiles" / namespace / f"duo-{name}.json").exists()
+        assert entry["localhostProfile"] == content_path(
+            namespace, "duo", name, tmp_path / "profiles" / namespace / f"duo-{name}.json"
+        )
     # the sidecar's loop and the init container's script differ from the Python server
     assert profile_names(tmp_path / "profiles" / namespace / "duo-web.json") != profile_names(
         tmp_path / "profiles" / namespace / "duo-sidecar.json"
@@ -180,7 +185,7 @@ def test_two_containers_and_an_init_container_get_their_profiles(
     ):
         assert settings[key] == {
             "type": "Localhost",
-            "localhostProfile": f"kubectl-seccomp/{namespace}/duo-{name}.json",
+            "localhostProfile": by_name[name]["localhostProfile"],
         }
     pods = ready_pods(kubectl, namespace, "duo")
     assert len(pods) == 1  # the init container ran to completion under its profile
@@ -243,13 +248,15 @@ def test_apply_dry_run_changes_nothing(cluster: Any, namespace: str, tmp_path: P
         cwd=tmp_path,
     )
     patch = json.loads(result.stdout)["patch"]
+    localhost = json.loads(result.stdout)["profiles"]["web"]
+    assert re.fullmatch(rf"kubectl-seccomp/{namespace}/dry-web-[0-9a-f]{{10}}\.json", localhost), localhost
     assert {
         "op": "add",
         "path": "/spec/template/spec/containers/0/securityContext",
         "value": {
             "seccompProfile": {
                 "type": "Localhost",
-                "localhostProfile": f"kubectl-seccomp/{namespace}/dry-web.json",
+                "localhostProfile": localhost,
             }
         },
     } in patch
@@ -261,7 +268,8 @@ def test_apply_dry_run_changes_nothing(cluster: Any, namespace: str, tmp_path: P
     ("args", "message"),
     [
         (["record", "deploy/missing"], "deployment 'missing' not found"),
-        (["record", "statefulset/web"], "only Deployments"),
+        (["record", "service/web"], "unknown kind 'service'"),
+        (["record", "statefulset/missing"], "statefulset 'missing' not found"),
         (["record", "deploy/paused"], "is paused"),
         (["record", "deploy/zero"], "has 0 replicas"),
         (["record", "deploy/locked"], "already running"),
@@ -303,7 +311,7 @@ PHASES = [
     ("log-profile-and-agent", "installing the log profile", False),
     ("rollout", "pointing 1 container(s) at the log profile", False),
     ("apply", "applying the recorded profiles", False),
-    ("cleanup", "putting the deployment back", True),  # a second Ctrl-C during clean-up
+    ("cleanup", "back on its previous seccomp settings", True),  # a second Ctrl-C during clean-up
 ]
 
 

@@ -82,7 +82,7 @@ def test_kubeconfig_files_context_and_namespace_like_kubectl(
         "status", "deploy/web", "--context", "team", "--no-nodes", "-o", "json", kubeconfig_env=merged
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)[0]["namespace"] == namespace
+    assert json.loads(result.stdout)["containers"][0]["namespace"] == namespace
     # the merged current-context (from the first file) points at kube-system: web is not there
     result = run("status", "deploy/web", "--no-nodes", kubeconfig_env=merged)
     assert result.returncode == 4 and "not found in namespace kube-system" in result.stderr
@@ -108,8 +108,9 @@ def test_kubeconfig_files_context_and_namespace_like_kubectl(
     # -A lists every namespace, as YAML on request
     rows = yaml.safe_load(
         cli_ok(Path(cluster.kubeconfig), "status", "-A", "--no-nodes", "-o", "yaml", cwd=tmp_path).stdout
-    )
-    assert {"namespace": namespace, "deployment": "web", "container": "web", "type": "unset"}.items() <= next(
+    )["containers"]
+    expected = {"namespace": namespace, "kind": "Deployment", "name": "web", "container": "web", "type": "unset"}
+    assert expected.items() <= next(
         r for r in rows if r["namespace"] == namespace
     ).items()
     assert all(r["type"] in ("unset", "RuntimeDefault", "Unconfined", "Localhost") for r in rows)

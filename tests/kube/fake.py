@@ -1,10 +1,12 @@
 """An in-memory Kubernetes for unit tests: subclasses our client boundary.
 
 It keeps objects as JSON dicts, applies JSON Patch like the API server, and
-plays a very quick controller: a template change rolls the Deployment at once
-(new ReplicaSet, new Ready pods with fresh container IDs). Node pods finish
+plays a very quick controller: a template change rolls a Deployment,
+StatefulSet or DaemonSet at once (new Ready pods with fresh container IDs;
+with the ``OnDelete`` strategy only a deleted pod comes back on the new
+template), and a Job runs to completion when it is created. Node pods finish
 at once with ``node_output``; follower pods stream the lines of
-``follower_lines[node]`` and end when deleted.
+``follower_lines[node]`` and end when deleted. Label selectors are honoured.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Callable, Optional
 
 from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
 from kubectl_seccomp.kube.errors import Conflict, Invalid, NotFound
+from kubectl_seccomp.targets import DAEMONSET, DEPLOYMENT, JOB, KINDS, POD, REPLICASET, STATEFULSET
 
 _counter = itertools.count(1)
 
@@ -50,10 +53,34 @@ def json_patch(document: Any, ops: list[Obj]) -> Any:
     return doc
 
 
+def matches(labels: dict[str, str], selector: str) -> bool:
+    """``a=b,c!=d,e`` selectors (what our code sends) against ``labels``."""
+    for part in filter(None, (p.strip() for p in selector.split(","))):
+        if "!=" in part:
+            key, value = part.split("!=", 1)
+            if labels.get(key) == value:
+                return False
+        elif "=" in part:
+            key, value = part.split("=", 1)
+            if labels.get(key) != value:
+                return False
+        elif part.startswith("!"):
+            if part[1:] in labels:
+                return False
+        elif part not in labels:
+            return False
+    return True
+
+
 class FakeKube(KubeApi):
     def __init__(self, nodes: tuple[str, ...] = ("node-a", "node-b")) -> None:
-        self.deployments: dict[tuple[str, str], Obj] = {}
+        self.objects: dict[str, dict[tuple[str, str], Obj]] = {kind: {} for kind in KINDS if kind != POD}
+        self.deployments = self.objects[DEPLOYMENT]
         self.replicasets: dict[tuple[str, str], Obj] = {}
+        self.objects[REPLICASET] = self.replicasets
+        self.seccomp_default: Optional[bool] = False  # None: configz forbidden
+        self.on_job: Optional[Callable[[Obj, list[Obj]], None]] = None  # a Job's pods were created
+        self.jobs_pull_fail = False  # True: Jobs' pods wait in ImagePullBackOff, never end
         self.pods: dict[tuple[str, str], Obj] = {}
         self.namespaces: dict[str, Obj] = {}
         self.configmaps: dict[tuple[str, str], Obj] = {}
@@ -95,6 +122,131 @@ class FakeKube(KubeApi):
         self._roll(deployment)
         return deployment
 
+    def add(self, namespace: str, manifest: Obj) -> Obj:
+        """Create a workload of any kind (``manifest["kind"]``) and run its pods."""
+        kind = manifest.get("kind", DEPLOYMENT)
+        if kind == DEPLOYMENT:
+            return self.add_deployment(namespace, manifest)
+        if kind == POD:
+            pod = copy.deepcopy(manifest)
+            pod["metadata"].update(namespace=namespace, uid=f"uid-{pod['metadata']['name']}", resourceVersion="1")
+            pod["spec"].setdefault("nodeName", self.nodes[0]["metadata"]["name"])
+            pod["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+            self.pods[(namespace, pod["metadata"]["name"])] = pod
+            return pod
+        return self.create_object(kind, namespace, manifest)
+
+    def _new(self, kind: str, namespace: str, manifest: Obj) -> Obj:
+        obj = copy.deepcopy(manifest)
+        obj["kind"] = kind
+        meta = obj.setdefault("metadata", {})
+        meta.update(
+            namespace=namespace, uid=f"uid-{kind}-{meta['name']}", generation=1, resourceVersion=str(next(_counter))
+        )
+        return obj
+
+    def _pod(self, owner: Obj, name: str, node: str, labels: dict[str, str], *, broken: bool, done: bool) -> Obj:
+        spec = copy.deepcopy(owner["spec"]["template"]["spec"])
+        spec["nodeName"] = node
+        statuses: dict[str, list[Obj]] = {}
+        for key, status_key in (("initContainers", "initContainerStatuses"), ("containers", "containerStatuses")):
+            statuses[status_key] = [
+                {
+                    "name": c["name"],
+                    "ready": not broken and not done,
+                    "restartCount": 0,
+                    "containerID": "containerd://" + hashlib.sha256(f"{name}/{c['name']}".encode()).hexdigest(),
+                    "state": {"waiting": {"reason": "CreateContainerError", "message": "seccomp says no"}}
+                    if broken and key == "containers"
+                    else {"terminated": {"exitCode": 0, "reason": "Completed"}}
+                    if done
+                    else {"running": {}},
+                }
+                for c in spec.get(key) or []
+            ]
+        return {
+            "metadata": {
+                "name": name,
+                "namespace": owner["metadata"]["namespace"],
+                "labels": labels,
+                "ownerReferences": [
+                    {"kind": owner["kind"], "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
+                     "controller": True}
+                ],
+            },
+            "spec": spec,
+            "status": {
+                "phase": "Succeeded" if done else "Running",
+                "conditions": [{"type": "Ready", "status": "False" if broken or done else "True"}],
+                **statuses,
+            },
+        }
+
+    def _settle(self, owner: Obj, *, replace_all: bool) -> None:
+        """A StatefulSet's or DaemonSet's controller: pods on the current template, status to match."""
+        kind, meta = owner["kind"], owner["metadata"]
+        namespace = meta["namespace"]
+        revision = hashlib.sha256(json.dumps(owner["spec"]["template"], sort_keys=True).encode()).hexdigest()[:8]
+        broken = self.break_rollout is not None and self.break_rollout(owner)
+        if kind == STATEFULSET:
+            slots = [(f"{meta['name']}-{i}", self.nodes[i % len(self.nodes)]["metadata"]["name"])
+                     for i in range(owner["spec"].get("replicas", 1))]
+            label = {"controller-revision-hash": revision}
+        else:
+            slots = [(f"{meta['name']}-{n['metadata']['name']}", n["metadata"]["name"]) for n in self.nodes]
+            label = {"pod-template-generation": str(meta["generation"])}
+        updated = 0
+        for name, node in slots:
+            existing = self.pods.get((namespace, name))
+            if existing is None or replace_all:
+                labels = {**owner["spec"]["template"]["metadata"]["labels"], **label}
+                self.pods[(namespace, name)] = existing = self._pod(
+                    owner, name, node, labels, broken=broken, done=False
+                )
+            current = all(existing["metadata"]["labels"].get(k) == v for k, v in label.items())
+            updated += current
+        ready = sum(
+            1 for name, _ in slots if self.pods[(namespace, name)]["status"]["conditions"][0]["status"] == "True"
+        )
+        if kind == STATEFULSET:
+            owner["status"] = {
+                "observedGeneration": meta["generation"],
+                "replicas": len(slots),
+                "updatedReplicas": updated,
+                "readyReplicas": ready,
+                "availableReplicas": ready,
+                "updateRevision": revision,
+            }
+        else:
+            owner["status"] = {
+                "observedGeneration": meta["generation"],
+                "desiredNumberScheduled": len(slots),
+                "currentNumberScheduled": len(slots),
+                "updatedNumberScheduled": updated,
+                "numberAvailable": ready,
+            }
+
+    def _run_job(self, job: Obj) -> None:
+        meta = job["metadata"]
+        selector = {"batch.kubernetes.io/controller-uid": meta["uid"]}
+        job["spec"]["selector"] = {"matchLabels": selector}
+        labels = {**(job["spec"]["template"].get("metadata") or {}).get("labels", {}), **selector,
+                  "job-name": meta["name"]}
+        pods = [
+            self._pod(job, f"{meta['name']}-run", self.nodes[0]["metadata"]["name"], labels, broken=False, done=True)
+        ]
+        for pod in pods:
+            if self.jobs_pull_fail:
+                pod["status"]["phase"] = "Pending"
+                for entry in pod["status"]["containerStatuses"]:
+                    entry["state"] = {"waiting": {"reason": "ImagePullBackOff", "message": "no such image"}}
+            self.pods[(meta["namespace"], pod["metadata"]["name"])] = pod
+        if self.on_job is not None:
+            self.on_job(job, pods)
+        job["status"] = {} if self.jobs_pull_fail else {
+            "succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]
+        }
+
     def emit(self, node: str, line: str) -> None:
         """Send one agent line from the follower pod running on ``node``."""
         for (_ns, name), pod in self.pods.items():
@@ -125,7 +277,9 @@ class FakeKube(KubeApi):
                 "namespace": namespace,
                 "labels": labels,
                 "annotations": {"deployment.kubernetes.io/revision": str(revision)},
-                "ownerReferences": [{"uid": meta["uid"]}],
+                "ownerReferences": [
+                    {"kind": "Deployment", "name": meta["name"], "uid": meta["uid"], "controller": True}
+                ],
             },
         }
         for key in [k for k, p in self.pods.items() if p["metadata"].get("ownerName") == meta["name"]]:
@@ -159,6 +313,9 @@ class FakeKube(KubeApi):
                     "namespace": namespace,
                     "labels": labels,
                     "ownerName": meta["name"],
+                    "ownerReferences": [
+                        {"kind": "ReplicaSet", "name": rs_name, "uid": f"uid-{rs_name}", "controller": True}
+                    ],
                 },
                 "spec": {"nodeName": self.nodes[index % len(self.nodes)]["metadata"]["name"]},
                 "status": {
@@ -188,27 +345,83 @@ class FakeKube(KubeApi):
 
     # -- the boundary ------------------------------------------------------------
 
-    def get_deployment(self, namespace: str, name: str) -> Obj:
-        self.calls.append(("get", "deployment", namespace, name))
+    def get_object(self, kind: str, namespace: str, name: str) -> Obj:
+        self.calls.append(("get", kind.lower(), namespace, name))
+        if kind == POD:
+            return {"kind": POD, **self.get_pod(namespace, name)}
         try:
-            return copy.deepcopy(self.deployments[(namespace, name)])
+            return copy.deepcopy(self.objects[kind][(namespace, name)])
         except KeyError:
-            raise NotFound(f"deployments.apps {name!r} not found") from None
+            raise NotFound(f"{kind.lower()}s {name!r} not found") from None
 
-    def list_deployments(self, namespace: Optional[str]) -> list[Obj]:
-        return [copy.deepcopy(d) for (ns, _), d in self.deployments.items() if namespace in (None, ns)]
+    def list_objects(self, kind: str, namespace: Optional[str], label_selector: str = "") -> list[Obj]:
+        if kind == POD:
+            return self.list_pods(namespace, label_selector)
+        return [
+            {"kind": kind, **copy.deepcopy(o)}
+            for (ns, _), o in self.objects[kind].items()
+            if namespace in (None, ns) and matches(o["metadata"].get("labels") or {}, label_selector)
+        ]
 
-    def patch_deployment(self, namespace: str, name: str, patch: list[Obj]) -> Obj:
-        self.calls.append(("patch", "deployment", namespace, name, json.dumps(patch)))
-        current = self.deployments[(namespace, name)]
+    def patch_object(self, kind: str, namespace: str, name: str, patch: list[Obj]) -> Obj:
+        self.calls.append(("patch", kind.lower(), namespace, name, json.dumps(patch)))
+        if kind == POD:
+            self.pods[(namespace, name)] = json_patch(self.pods[(namespace, name)], patch)
+            return copy.deepcopy(self.pods[(namespace, name)])
+        current = self.objects[kind][(namespace, name)]
         updated = json_patch(current, patch)
         updated["metadata"]["resourceVersion"] = str(next(_counter))
-        self.deployments[(namespace, name)] = updated
-        if updated["spec"]["template"] != current["spec"]["template"]:
-            self._roll(updated)
+        if kind == JOB and updated["spec"]["template"] != current["spec"]["template"]:
+            raise Invalid("spec.template: field is immutable")
+        self.objects[kind][(namespace, name)] = updated
+        if kind in (DEPLOYMENT, STATEFULSET, DAEMONSET) and updated["spec"]["template"] != current["spec"]["template"]:
+            if kind == DEPLOYMENT:
+                self._roll(updated)
+            else:
+                updated["metadata"]["generation"] += 1
+                on_delete = (updated["spec"].get("updateStrategy") or {}).get("type") == "OnDelete"
+                self._settle(updated, replace_all=not on_delete)
         if self.on_patch is not None:
             self.on_patch(updated)
         return copy.deepcopy(updated)
+
+    def create_object(self, kind: str, namespace: str, body: Obj) -> Obj:
+        if kind == POD:
+            return self.create_pod(namespace, body)
+        self.calls.append(("create", kind.lower(), namespace, body["metadata"]["name"]))
+        if (namespace, body["metadata"]["name"]) in self.objects[kind]:
+            raise Conflict(f"{kind.lower()}s {body['metadata']['name']!r} already exists")
+        obj = self._new(kind, namespace, body)
+        self.objects[kind][(namespace, obj["metadata"]["name"])] = obj
+        if kind in (STATEFULSET, DAEMONSET):
+            self._settle(obj, replace_all=False)
+        elif kind == JOB:
+            self._run_job(obj)
+        return copy.deepcopy(obj)
+
+    def delete_object(self, kind: str, namespace: str, name: str) -> None:
+        if kind == POD:
+            return self.delete_pod(namespace, name)
+        self.calls.append(("delete", kind.lower(), namespace, name))
+        obj = self.objects[kind].pop((namespace, name), None)
+        if obj is None:
+            raise NotFound(f"{kind.lower()}s {name!r} not found")
+        uid = obj["metadata"]["uid"]
+        owned = [
+            key
+            for key, pod in self.pods.items()
+            if any(r.get("uid") == uid for r in pod["metadata"].get("ownerReferences") or [])
+        ]
+        for key in owned:
+            del self.pods[key]
+        return None
+
+    def node_configz(self, name: str) -> Obj:
+        if self.seccomp_default is None:
+            from kubectl_seccomp.kube.errors import Forbidden
+
+            raise Forbidden(f"nodes/proxy {name!r}: forbidden")
+        return {"kubeletconfig": {"seccompDefault": self.seccomp_default}}
 
     def list_replicasets(self, namespace: str, label_selector: str) -> list[Obj]:
         return [copy.deepcopy(r) for (ns, _), r in self.replicasets.items() if ns == namespace]
@@ -216,12 +429,10 @@ class FakeKube(KubeApi):
     def list_pods(
         self, namespace: Optional[str], label_selector: str = "", field_selector: str = ""
     ) -> list[Obj]:
-        wanted = dict(part.split("=", 1) for part in label_selector.split(",") if "=" in part)
         return [
             copy.deepcopy(p)
             for (ns, _), p in self.pods.items()
-            if namespace in (None, ns)
-            and all(p["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())
+            if namespace in (None, ns) and matches(p["metadata"].get("labels") or {}, label_selector)
         ]
 
     def get_pod(self, namespace: str, name: str) -> Obj:
@@ -259,6 +470,11 @@ class FakeKube(KubeApi):
         if (namespace, name) not in self.pods:
             raise NotFound(f"pods {name!r} not found")
         pod = self.pods.pop((namespace, name))
+        for ref in pod["metadata"].get("ownerReferences") or []:
+            for kind in (STATEFULSET, DAEMONSET):
+                owner = self.objects[kind].get((namespace, ref.get("name", "")))
+                if owner is not None and owner["metadata"]["uid"] == ref.get("uid"):
+                    self._settle(owner, replace_all=False)  # the controller re-creates it on the new template
         stream = self._streams.pop(name, None)
         if stream is not None:
             stream.put('{"event":"counters","records":10,"attributed":9,"unattributed":1,"lost":0}')

@@ -1,4 +1,4 @@
-"""Deployment patches, rollout reading and pod problems (pure functions + the fake)."""
+"""Owner patches, rollout reading and pod problems (pure functions + the fake)."""
 
 from __future__ import annotations
 
@@ -6,28 +6,10 @@ from typing import Any
 
 import pytest
 
-from kubectl_seccomp.errors import UsageError
+from kubectl_seccomp.kube import owners
 from kubectl_seccomp.kube import workloads as wl
+from kubectl_seccomp.kube.errors import RolloutFailed
 from tests.kube.fake import FakeKube, json_patch, web_deployment
-
-
-@pytest.mark.parametrize("target", ["deploy/web", "deployment/web", "deployment.apps/web", "Deployments/web"])
-def test_parse_target(target: str) -> None:
-    assert wl.parse_target(target) == "web"
-
-
-@pytest.mark.parametrize(
-    ("target", "message"),
-    [
-        ("web", "KIND/NAME"),
-        ("sts/web", "only Deployments"),
-        ("deploy/", "KIND/NAME"),
-        ("deploy/a/b", "KIND/NAME"),
-    ],
-)
-def test_parse_target_refuses(target: str, message: str) -> None:
-    with pytest.raises(UsageError, match=message):
-        wl.parse_target(target)
 
 
 def deployment(**container: Any) -> dict[str, Any]:
@@ -167,7 +149,7 @@ def test_wait_rollout_raises_with_evidence() -> None:
     kube = FakeKube()
     kube.break_rollout = lambda d: True
     kube.add_deployment("ns", web_deployment(replicas=1))
-    with pytest.raises(wl.RolloutFailed) as caught:
-        wl.wait_rollout(kube, namespace="ns", name="web", timeout=5)
+    with pytest.raises(RolloutFailed) as caught:
+        owners.wait_rollout(kube, namespace="ns", name="web", timeout=5)
     assert "CreateContainerError" in caught.value.message
     assert any("event Failed" in line for line in caught.value.evidence)

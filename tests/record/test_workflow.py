@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 
-from kubectl_seccomp.apply import ApplyOptions, ApplyResult, SilentReporter, apply, rollback
 from kubectl_seccomp.errors import UsageError
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.errors import RolloutFailed
 from kubectl_seccomp.kube.nodes import NodeSettings
-from kubectl_seccomp.record import Recorder, RecordOptions
 from kubectl_seccomp.trace import TraceView
+from kubectl_seccomp.workflows._common import SilentReporter, applied_path
+from kubectl_seccomp.workflows.apply import ApplyOptions, ApplyResult, apply
+from kubectl_seccomp.workflows.record import Recorder, RecordOptions
+from kubectl_seccomp.workflows.rollback import rollback
 from tests.kube.fake import FakeKube, container_id, web_deployment
 
 NS = "shop"
@@ -114,8 +116,10 @@ def test_record_writes_merged_profiles_and_applies_them(kube: FakeKube, tmp_path
     deployment = kube.deployments[(NS, "web")]
     settings = {i.name: i.seccomp for i in wl.containers(deployment)}
     assert settings == {
-        n: wl.localhost(f"kubectl-seccomp/{NS}/web-{n}.json") for n in ("web", "sidecar", "setup")
+        n: wl.localhost(applied_path(NS, "web", n, (tmp_path / NS / f"web-{n}.json").read_text()))
+        for n in ("web", "sidecar", "setup")
     }
+    assert settings["web"]["localhostProfile"].startswith(f"kubectl-seccomp/{NS}/web-web-")  # named by content
     assert wl.RECORDING_ANNOTATION not in deployment["metadata"]["annotations"]
     assert wl.read_originals(deployment) == wl.Originals(
         None, {"web": None, "sidecar": None}, {"setup": None}
@@ -127,7 +131,7 @@ def test_record_writes_merged_profiles_and_applies_them(kube: FakeKube, tmp_path
     assert all("install --root /host-seccomp kubectl-seccomp/shop/web-log.json" in s for s in follow)
     assert all("remove --root /host-seccomp kubectl-seccomp/shop/web-log.json" in s for s in follow)
     assert not any(" follow " not in s and "web-log.json" in s for s in scripts)  # no extra pods for it
-    assert any("install" in s and "web-sidecar.json" in s for s in scripts)
+    assert any("install" in s and settings["sidecar"]["localhostProfile"] in s for s in scripts)
     assert not [k for k in kube.pods if k[0] == "kubectl-seccomp"]
     assert not kube.configmaps
 
@@ -167,7 +171,7 @@ def test_failed_apply_rolls_back_with_evidence(kube: FakeKube, tmp_path: Path) -
     original = kube.add_deployment(NS, web_deployment(replicas=1))
     emit_on_log_rollout(kube, {"web": ["read"]})
     kube.break_rollout = lambda d: any(
-        (i.seccomp or {}).get("localhostProfile", "").endswith("web-web.json") for i in wl.containers(d)
+        "/web-web-" in (i.seccomp or {}).get("localhostProfile", "") for i in wl.containers(d)
     )
     with pytest.raises(RolloutFailed) as caught:
         Recorder(kube, options(tmp_path), Reporter(), agent=b"PK").run()
@@ -229,7 +233,7 @@ def test_apply_then_rollback_returns_to_the_original(kube: FakeKube, tmp_path: P
     }
     original = kube.add_deployment(NS, manifest)
     result = apply_read_only_profile(kube, tmp_path)
-    assert result.profiles == {"web": f"kubectl-seccomp/{NS}/web-web.json"}
+    assert result.profiles["web"].startswith(f"kubectl-seccomp/{NS}/web-web-")
     assert wl.containers(kube.deployments[(NS, "web")])[0].seccomp == wl.localhost(result.profiles["web"])
     rollback(kube, namespace=NS, name="web", timeout=5, reporter=Reporter())
     deployment = kube.deployments[(NS, "web")]

@@ -44,31 +44,34 @@ def test_files() -> None:
     assert complete(["generate", "-f", ""]) == ([], 0)  # any file: audit logs have no fixed name
 
 
-def test_kinds_then_deployments(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kinds_then_workload_names(monkeypatch: pytest.MonkeyPatch) -> None:
     assert complete(["record", "dep"]) == (
-        ["deploy/", "deployment/", "deployments/", "deployment.apps/", "deployments.apps/"],
+        ["deploy/", "deployment/", "deployments/"],
         NO_SPACE | NO_FILE,
     )
     asked: list[ConnectionOptions] = []
 
-    def fake(options: ConnectionOptions, timeout: float = names.DEFAULT_TIMEOUT) -> list[str]:
+    def fake(options: ConnectionOptions, kind: str, timeout: float = names.DEFAULT_TIMEOUT) -> list[str]:
         asked.append(options)
-        return ["api", "web", "worker"]
+        return {"Deployment": ["api", "web", "worker"], "CronJob": ["backup"]}.get(kind, [])
 
-    monkeypatch.setattr(names, "deployment_names", fake)
+    monkeypatch.setattr(names, "workload_names", fake)
     assert complete(["record", "deploy/w"]) == (["deploy/web", "deploy/worker"], NO_FILE)
     assert complete(["apply", "-n", "shop", "--context", "prod", "deployment/"]) == (
         ["deployment/api", "deployment/web", "deployment/worker"],
         NO_FILE,
     )
     assert asked[-1] == ConnectionOptions(kubeconfig=None, context="prod", namespace="shop")
+    assert complete(["record", "cj/"]) == (["cj/backup"], NO_FILE)
+    assert complete(["record", "CronJobs.batch/b"]) == (["CronJobs.batch/backup"], NO_FILE)
     assert complete(["record", "pod/"]) == ([], NO_FILE)
+    assert complete(["record", "rs/"]) == ([], NO_FILE)  # a ReplicaSet is never a target
     assert complete(["record", "deploy/web", ""]) == ([], NO_FILE)  # one target only
 
 
 def test_no_cluster_means_no_names(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
-    assert names.deployment_names(ConnectionOptions()) == []
+    assert names.workload_names(ConnectionOptions(), "Deployment") == []
     assert complete(["record", "deploy/"]) == ([], NO_FILE)
 
 

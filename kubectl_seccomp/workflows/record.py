@@ -1,24 +1,34 @@
-"""The record workflow: from a running Deployment to one tight profile per container.
+"""The record workflow: from a running workload to one tight profile per container.
+
+Works on every pod-template owner (see :mod:`kubectl_seccomp.kube.workloads`):
+Deployments, StatefulSets and DaemonSets roll onto the log profile and back;
+for a Job or CronJob we run a copy of its template as a Job of our own, under
+the log profile, to completion; a bare Pod is traced as it runs, if it already
+runs under a log profile of ours.
 
 Phases, each undone if a later one fails or the user presses Ctrl-C:
 
-1. validate the target (exists, not paused, replicas > 0, no recording running)
-   and lock it (annotations on the Deployment: the original settings, once,
-   and a recording lock);
+1. validate the target (exists, not managed by another controller, would
+   roll, no recording running) and lock it (annotations on the owner: the
+   original settings, once, and a recording lock);
 2. start one agent pod per node a target pod can land on: it installs the log
    profile (``defaultAction: SCMP_ACT_LOG``), then follows the audit records,
    and removes the log profile when it is deleted;
 3. wait until every agent has installed the file and reads the records,
    *before* any pod rolls, so that container start-up is traced too;
-4. point the selected containers at the log profile and wait for the rollout;
-5. trace until Ctrl-C, ``--duration``, ``--idle`` or the ``--exec`` command
-   exits, attributing events to containers by the pods' container IDs;
+4. point the selected containers at the log profile and wait for the rollout
+   (OnDelete: we delete the pods one at a time); for Jobs and CronJobs, start
+   the copy Job instead;
+5. trace until Ctrl-C, ``--duration``, ``--idle``, the ``--exec`` command
+   exits or the copy Job ends, attributing events to containers by the pods'
+   container IDs;
 6. write one profile per container, merged over replicas, nodes and arches;
 7. unless ``--no-apply``: install and apply them (``apply.apply_profiles``,
    which rolls back on its own);
-8. clean up, shielded from further Ctrl-C: the Deployment back to its
-   settings of before the run if it is still on the log profile (its pods roll
-   back by themselves), the lock released, the agent pods deleted gracefully
+8. clean up, shielded from further Ctrl-C: the owner back to its settings of
+   before the run if it is still on the log profile (its pods roll back by
+   themselves; OnDelete: we roll them), the copy Job deleted, the lock
+   released, the agent pods deleted gracefully
    (each removes the log profile; a remove pod does it where that was not
    confirmed), the run's ConfigMap deleted.
 
@@ -27,6 +37,7 @@ No typer and no printing: progress goes to a :class:`RecordReporter`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shlex
@@ -37,27 +48,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
-from kubectl_seccomp import runtime_policy
-from kubectl_seccomp.apply import (
-    ApplyResult,
-    Reporter,
-    agent_zipapp,
-    apply_profiles,
-    check_deployment,
-    lock_value,
-    log_path,
-    new_run_id,
-    restore_settings,
-)
+from kubectl_seccomp.agent.events import Counters
 from kubectl_seccomp.errors import InputError, SeccompError, UsageError
 from kubectl_seccomp.interrupts import shielded, sigterm_as_interrupt
 from kubectl_seccomp.kube import nodes as node_ops
+from kubectl_seccomp.kube import owners
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
-from kubectl_seccomp.kube.errors import KubeError, NodeCommandFailed, RolloutFailed
+from kubectl_seccomp.kube.errors import KubeError, NodeCommandFailed, NotFound, RolloutFailed
 from kubectl_seccomp.kube.nodes import NodeSettings
+from kubectl_seccomp.observed import profile_for
 from kubectl_seccomp.profile import Profile
-from kubectl_seccomp.trace import Counters, Target, TraceState, TraceView, parse_event
+from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD, short_name
+from kubectl_seccomp.trace import Target, TraceState, TraceView, parse_event
+from kubectl_seccomp.workflows._common import (
+    PROFILE_DIR,
+    Reporter,
+    agent_zipapp,
+    check_owner,
+    lock_value,
+    log_path,
+    new_run_id,
+)
+from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, restore_settings
 
 
 class RecordReporter(Reporter, Protocol):
@@ -82,6 +95,8 @@ class RecordOptions:
     start_timeout: float = 60.0
     log_denials: bool = False  # SECCOMP_FILTER_FLAG_LOG: runc < 1.1.? refuses profiles with flags
     settle: float = 1.0  # seconds to keep tracing after the stop, for records in flight
+    kind: str = DEPLOYMENT
+    include_denied: bool = False  # also allow calls a filter denied (seen with --log-denials profiles)
 
 
 @dataclass(frozen=True)
@@ -99,7 +114,7 @@ class ContainerResult:
 @dataclass(frozen=True)
 class RecordResult:
     namespace: str
-    deployment: str
+    name: str
     stop_reason: str
     exec_exit_code: Optional[int]
     duration: float
@@ -110,6 +125,7 @@ class RecordResult:
     sources: dict[str, str]
     applied: Optional[ApplyResult]
     warnings: tuple[str, ...]
+    kind: str = DEPLOYMENT
 
 
 class _Follower:
@@ -173,18 +189,17 @@ class Recorder:
         self.options = options
         self.reporter = reporter
         self.run_id = new_run_id()
-        self.log_profile = log_path(options.namespace, options.name)
+        self.log_profile = log_path(options.namespace, options.name, options.kind)
+        self.copy_job: Optional[str] = None  # Jobs and CronJobs: the Job we run from the template
+        self.job_outcome: Optional[str] = None
         self._agent = agent
         self.before: Optional[wl.Originals] = None
         self.added_original = False
-        self.locked = False
-        self.log_installed_on: list[str] = []
         self.applied = False
         self.followers: list[_Follower] = []
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.warnings: list[str] = []
         self.selected: list[wl.ContainerInfo] = []
-        self.touched_nodes = False
         self.state = TraceState(wanted=frozenset())
 
     @property
@@ -200,44 +215,42 @@ class Recorder:
     # -- the phases -------------------------------------------------------------
 
     def run(self) -> RecordResult:
+        """Record; whatever happens, undo what the phases did, shielded from a further Ctrl-C."""
+        undo = contextlib.ExitStack()
         try:
-            return self._run()
+            return self._run(undo)
         finally:
-            self.cleanup()
+            with shielded(self.reporter.warn):
+                undo.close()
 
-    def _run(self) -> RecordResult:
+    def _run(self, undo: contextlib.ExitStack) -> RecordResult:
         o = self.options
-        deployment = self.validate()
-        eligible = node_ops.eligible_nodes(self.api, wl.pod_spec(deployment))
+        owner = self.validate()
+        eligible = node_ops.eligible_nodes(self.api, wl.pod_spec(owner))
+        if o.kind == POD and (owner.get("spec") or {}).get("nodeName"):
+            eligible = [n for n in eligible if n.name == owner["spec"]["nodeName"]]
         if not eligible:
-            raise KubeError(f"no Ready, schedulable node can run pods of deployment {o.name}", hint="kubectl get nodes")
+            raise KubeError(
+                f"no Ready, schedulable node can run pods of {wl.describe(owner)}", hint="kubectl get nodes"
+            )
         node_names = [node.name for node in eligible]
-        self.lock(deployment)
+        self.lock(owner)
+        undo.callback(self._restore_owner)
 
         # The agent pods install the log profile before they follow, and
         # remove it when they are deleted: no extra pod start-ups.
         self.reporter.phase(
             f"installing the log profile {self.log_profile} and starting the node agent on {len(node_names)} node(s)"
         )
-        self.touched_nodes = True
+        undo.callback(self._undo_nodes, list(node_names))
         node_ops.ensure_namespace(self.api, o.node.namespace)
         log_profile = Profile.log_profile(node_ops.arch_names(eligible))
-        self.log_installed_on = list(node_names)
-        self.state = state = TraceState(wanted=frozenset(info.name for info in self.selected))
+        self.state = state = TraceState(
+            wanted=frozenset(info.name for info in self.selected), include_denied=o.include_denied
+        )
         self.start_followers(node_names, state, log_profile.to_json())
 
-        self.reporter.phase(f"pointing {len(self.selected)} container(s) at the log profile; waiting for the rollout")
-        deployment = self.api.get_deployment(o.namespace, o.name)
-        wl.patch(
-            self.api,
-            deployment,
-            wl.seccomp_ops(
-                deployment, {(info.name, info.init): wl.localhost(self.log_profile) for info in self.selected}
-            ),
-        )
-        wl.wait_rollout(
-            self.api, namespace=o.namespace, name=o.name, timeout=o.timeout, on_progress=self.reporter.rollout
-        )
+        self.start_workload(undo)
         self.refresh_targets(state)
 
         started = time.monotonic()
@@ -256,6 +269,7 @@ class Recorder:
             self.reporter.phase("applying the recorded profiles")
             applied = apply_profiles(
                 self.api,
+                kind=o.kind,
                 namespace=o.namespace,
                 name=o.name,
                 profiles=usable,
@@ -270,6 +284,12 @@ class Recorder:
             self.applied = True
         elif o.apply:
             self.warn("no container produced any syscall: nothing to apply")
+        for container, calls in sorted(state.denied.items()):
+            names = sorted({name for _arch, name in calls})
+            self.warn(
+                f"container {container}: {len(names)} call(s) a filter denied were left out of its profile "
+                f"({', '.join(names[:8])}); --include-denied allows them"
+            )
         unknown = tuple(sorted(f"{c} {arch} #{n}" for c, arch, n in state.unknown))
         if unknown:
             self.warn(f"{len(unknown)} syscall number(s) not in our tables could not be named in the profile")
@@ -286,32 +306,79 @@ class Recorder:
             dict(state.sources),
             applied,
             tuple(self.warnings),
+            o.kind,
         )
 
     def validate(self) -> Obj:
         o = self.options
-        deployment = wl.get_deployment(self.api, namespace=o.namespace, name=o.name)
-        check_deployment(deployment)
-        lock = wl.recording_lock(deployment)
+        owner = owners.get_owner(self.api, o.kind, namespace=o.namespace, name=o.name)
+        check_owner(self.api, owner)
+        lock = wl.recording_lock(owner)
         if lock is not None:
             raise UsageError(
-                f"a recording of deployment {o.name} is already running (since {lock.get('since', '?')}, "
+                f"a recording of {wl.describe(owner)} is already running (since {lock.get('since', '?')}, "
                 f"by {lock.get('host', '?')} pid {lock.get('pid', '?')})",
-                hint=f"if it was killed: kubectl seccomp rollback deploy/{o.name} -n {o.namespace} && "
+                hint=f"if it was killed: kubectl seccomp rollback {wl.ref(owner)} -n {o.namespace} && "
                 "kubectl seccomp cleanup",
             )
-        self.selected = wl.select_containers(deployment, o.containers)
-        return deployment
+        if o.kind == POD:
+            on_log = wl.log_profile_of(owner, PROFILE_DIR + "/")
+            if on_log is None:
+                raise UsageError(
+                    f"pod {o.name} does not run under a log profile: its syscalls would not be audited, "
+                    "and a Pod's seccomp settings cannot change without re-creating it",
+                    hint="record its owner (deploy/, sts/, ds/, job/, cj/), or re-create the pod with "
+                    f"securityContext.seccompProfile {{type: Localhost, localhostProfile: "
+                    f"{log_path(o.namespace, o.name, POD)}}} and record it while it starts",
+                )
+            self.log_profile = on_log
+        self.selected = wl.select_containers(owner, o.containers)
+        return owner
 
-    def lock(self, deployment: Obj) -> None:
-        before = wl.current_originals(deployment)
+    def start_workload(self, undo: contextlib.ExitStack) -> None:
+        """Get the selected containers running under the log profile."""
+        o = self.options
+        owner = self.api.get_object(o.kind, o.namespace, o.name)
+        settings = {(info.name, info.init): wl.localhost(self.log_profile) for info in self.selected}
+        if o.kind in wl.ROLLING_KINDS:
+            self.reporter.phase(
+                f"pointing {len(self.selected)} container(s) at the log profile; waiting for the rollout"
+            )
+            owners.patch(self.api, owner, wl.seccomp_ops(owner, settings))
+            owners.wait_rollout(
+                self.api,
+                kind=o.kind,
+                namespace=o.namespace,
+                name=o.name,
+                timeout=o.timeout,
+                on_progress=self.reporter.rollout,
+            )
+        elif o.kind in wl.COPY_KINDS:
+            name = f"{o.name[:40]}-ksc-{self.run_id}"
+            labels = {node_ops.MANAGED_BY: node_ops.MANAGER, node_ops.RUN_LABEL: self.run_id}
+            self.reporter.phase(
+                f"running job {name} from the template of {wl.ref(owner)} with {len(self.selected)} "
+                "container(s) on the log profile"
+            )
+            self.copy_job = name
+            self.api.create_object(JOB, o.namespace, wl.job_copy(owner, name, labels, settings))
+            undo.callback(self._delete_copy_job)
+
+    def workload_pods(self, *, newest_only: bool = False) -> list[Obj]:
+        o = self.options
+        if self.copy_job is not None:
+            return self.api.list_pods(o.namespace, label_selector=f"{node_ops.RUN_LABEL}={self.run_id}")
+        owner = self.api.get_object(o.kind, o.namespace, o.name)
+        return owners.owner_pods(self.api, owner, newest_only=newest_only)
+
+    def lock(self, owner: Obj) -> None:
+        before = wl.current_originals(owner)
         self.before = before
         changes: dict[str, Optional[str]] = {wl.RECORDING_ANNOTATION: lock_value(self.run_id, self.log_profile)}
-        if wl.read_originals(deployment) is None:
+        if wl.read_originals(owner) is None and self.options.kind in wl.ROLLING_KINDS:
             changes[wl.ORIGINAL_ANNOTATION] = before.to_json()
             self.added_original = True
-        self.locked = True
-        wl.patch(self.api, deployment, wl.annotation_ops(deployment, changes), guard_version=True)
+        owners.patch(self.api, owner, wl.annotation_ops(owner, changes), guard_version=True)
 
     def start_followers(self, node_names: list[str], state: TraceState, log_profile: str) -> None:
         o = self.options
@@ -348,12 +415,7 @@ class Recorder:
                 raise NodeCommandFailed(f"node agent failed: {state.errors[0]}")
             dead = [f for f in self.followers if f.done.is_set() and f.node not in state.sources]
             if dead:
-                raise NodeCommandFailed(
-                    f"the node agent on {dead[0].node} stopped before it started tracing",
-                    # Its container may have run and exited at once (no python3 in --image).
-                    hint=f"kubectl -n {o.node.namespace} logs {dead[0].pod}; "
-                    "--image must name an image with python3 that the node has or can pull",
-                )
+                raise node_ops.stopped_early(self.api, o.node, dead[0].pod, f"on {dead[0].node}")
 
     def drain(self, state: TraceState, timeout: float) -> None:
         """Feed queued events into ``state``; wait up to ``timeout`` for the first."""
@@ -381,9 +443,30 @@ class Recorder:
             self.refresh_targets(state)
 
     def refresh_targets(self, state: TraceState) -> None:
-        deployment = self.api.get_deployment(self.options.namespace, self.options.name)
-        state.set_targets(container_targets(wl.deployment_pods(self.api, deployment)))
+        state.set_targets(container_targets(self.workload_pods()))
         self._last_refresh = time.monotonic()
+
+    _last_job_check = 0.0
+
+    def job_ended(self) -> Optional[str]:
+        """``Complete``/``Failed`` once the copy Job ended (looked up at most once a second)."""
+        if self.copy_job is None or time.monotonic() - self._last_job_check < 1.0:
+            return None
+        self._last_job_check = time.monotonic()
+        self.job_outcome = owners.wait_job(self.api, self.options.namespace, self.copy_job)
+        if self.job_outcome is None:
+            problems = [
+                problem
+                for pod in self.workload_pods()
+                for problem in wl.pod_problems(pod)
+                if problem.reason in wl.CANNOT_START  # a crashing run is the Job's business, not ours
+            ]
+            if problems:  # e.g. the image cannot be pulled: it would never end
+                raise RolloutFailed(
+                    f"job {self.copy_job}: pod {problems[0].pod} cannot run ({problems[0].reason})",
+                    evidence=owners.evidence(self.api, self.options.namespace, problems),
+                )
+        return self.job_outcome
 
     def trace(self, state: TraceState) -> tuple[str, Optional[int]]:
         o = self.options
@@ -410,6 +493,12 @@ class Recorder:
                     exit_code = process.returncode
                     reason = f"--exec command exited with code {exit_code}"
                     break
+                outcome = self.job_ended()
+                if outcome is not None:
+                    reason = f"job {self.copy_job} ended ({outcome})"
+                    if outcome == "Failed":
+                        self.warn(f"job {self.copy_job} failed: the profiles hold what it did until then")
+                    break
                 if self.followers and all(f.done.is_set() for f in self.followers):
                     raise NodeCommandFailed(
                         "every node agent stopped while tracing",
@@ -435,17 +524,14 @@ class Recorder:
 
     def start_exec(self, command: str) -> subprocess.Popen[bytes]:
         o = self.options
-        deployment = self.api.get_deployment(o.namespace, o.name)
-        pods = [
-            p
-            for p in wl.deployment_pods(self.api, deployment, newest_only=True)
-            if (p.get("status") or {}).get("phase") == "Running"
-        ]
+        pods = [p for p in self.workload_pods(newest_only=True) if (p.get("status") or {}).get("phase") == "Running"]
         env = dict(os.environ)
         env.update(
             {
                 "KUBECTL_SECCOMP_NAMESPACE": o.namespace,
-                "KUBECTL_SECCOMP_DEPLOYMENT": o.name,
+                "KUBECTL_SECCOMP_KIND": o.kind,
+                "KUBECTL_SECCOMP_NAME": o.name,
+                "KUBECTL_SECCOMP_DEPLOYMENT": o.name if o.kind == DEPLOYMENT else "",
                 "KUBECTL_SECCOMP_PODS": " ".join(p["metadata"]["name"] for p in pods),
                 "KUBECTL_SECCOMP_POD_IPS": " ".join((p.get("status") or {}).get("podIP") or "" for p in pods).strip(),
             }
@@ -480,8 +566,7 @@ class Recorder:
                 self.warn(f"container {info.name}: no syscall was traced; no profile written")
                 results.append(ContainerResult(info.name, info.init, 0, (), 0, 0, None, None))
                 continue
-            extra = runtime_policy.additions(observed, state.runtime_calls)
-            profile = Profile.from_observations(sorted(set(observed) | extra), log_denials=o.log_denials)
+            profile = profile_for(observed, state.runtime_calls, log_denials=o.log_denials)
             path = o.output_dir / o.namespace / f"{o.name}-{info.name}.json"
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -506,34 +591,22 @@ class Recorder:
 
     # -- clean-up -----------------------------------------------------------------
 
-    def cleanup(self) -> None:
-        """Put back what this run changed, whatever happened; Ctrl-C cannot cut it short."""
+    # -- undo steps, registered on the run's ExitStack as each phase succeeds --------
+
+    def _undo_nodes(self, nodes: list[str]) -> None:
+        """Delete the agent pods (each removes the log profile on SIGTERM); remove it where that was not confirmed."""
         o = self.options
-        with shielded(self.reporter.warn):
-            on_log = self._restore_deployment()
-            # Deleted gracefully, each agent pod stops and removes the log profile.
-            self.stop_followers(self.state)
-            if self.touched_nodes:
-                self._delete_node_objects()
-            left = [node for node in self.log_installed_on if node not in self.state.log_removed]
-            if left:
-                try:
-                    node_ops.remove_profiles(
-                        self.api,
-                        o.node,
-                        run_id=self.run_id,
-                        agent=self.agent,
-                        nodes=left,
-                        paths=[self.log_profile],
-                    )
-                except SeccompError as error:
-                    self.warn(f"could not remove the log profile: {error.message}; run `kubectl seccomp cleanup`")
-                self._delete_node_objects()
-            if on_log:
-                self.reporter.phase(
-                    f"deployment {o.name} is back on its previous settings and rolls its pods back "
-                    f"(kubectl rollout status deploy/{o.name} -n {o.namespace})"
+        self.stop_followers(self.state)
+        self._delete_node_objects()
+        left = [node for node in nodes if node not in self.state.log_removed]
+        if left:
+            try:
+                node_ops.remove_profiles(
+                    self.api, o.node, run_id=self.run_id, agent=self.agent, nodes=left, paths=[self.log_profile]
                 )
+            except SeccompError as error:
+                self.warn(f"could not remove the log profile: {error.message}; run `kubectl seccomp cleanup`")
+            self._delete_node_objects()
 
     def _delete_node_objects(self) -> None:
         try:
@@ -541,34 +614,64 @@ class Recorder:
         except SeccompError as error:
             self.warn(f"could not delete node pods: {error.message}; run `kubectl seccomp cleanup`")
 
-    def _restore_deployment(self) -> bool:
-        """Settings of before the run back (unless applied), lock released; True if it rolls."""
-        o = self.options
-        if not self.locked:
-            return False
+    def _delete_copy_job(self) -> None:
+        if self.copy_job is None:
+            return
         try:
-            deployment = self.api.get_deployment(o.namespace, o.name)
-            if self.applied or self.before is None:
-                wl.patch(self.api, deployment, wl.annotation_ops(deployment, {wl.RECORDING_ANNOTATION: None}))
+            self.api.delete_object(JOB, self.options.namespace, self.copy_job)
+        except NotFound:
+            pass
+        except SeccompError as error:
+            self.warn(f"could not delete job {self.copy_job}: {error.message}; run `kubectl seccomp cleanup`")
+
+    def _restore_owner(self) -> None:
+        """Settings of before the run back (unless applied), lock released."""
+        o = self.options
+        if self._restore_settings():
+            self.reporter.phase(
+                f"{o.kind.lower()} {o.name} is back on its previous settings and rolls its pods back "
+                f"(kubectl rollout status {short_name(o.kind)}/{o.name} -n {o.namespace})"
+            )
+
+    def _restore_settings(self) -> bool:
+        """True if the owner's pods roll back by themselves."""
+        o = self.options
+        try:
+            owner = self.api.get_object(o.kind, o.namespace, o.name)
+            if self.applied or self.before is None or o.kind not in wl.ROLLING_KINDS:
+                owners.patch(self.api, owner, wl.annotation_ops(owner, {wl.RECORDING_ANNOTATION: None}))
                 return False
             on_log = any(
-                (info.seccomp or {}).get("localhostProfile") == self.log_profile for info in wl.containers(deployment)
+                (info.seccomp or {}).get("localhostProfile") == self.log_profile for info in wl.containers(owner)
             )
             if on_log:
-                self.reporter.phase("putting the deployment back on its previous seccomp settings")
+                self.reporter.phase(f"putting {wl.describe(owner)} back on its previous seccomp settings")
             restore_settings(
                 self.api,
+                kind=o.kind,
                 namespace=o.namespace,
                 name=o.name,
                 before=self.before,
                 run_id=self.run_id,
                 drop_original=self.added_original,
             )
+            if on_log and wl.update_strategy(owner) == "OnDelete":
+                # nobody else rolls these pods back: do it, as for the way there
+                owners.wait_rollout(
+                    self.api,
+                    kind=o.kind,
+                    namespace=o.namespace,
+                    name=o.name,
+                    timeout=o.timeout,
+                    on_progress=self.reporter.rollout,
+                    fail_fast=False,
+                )
+                return False
             return on_log
         except SeccompError as error:
             self.warn(
-                f"could not restore deployment {o.name}: {error.message}; run "
-                f"`kubectl seccomp rollback deploy/{o.name} -n {o.namespace}`"
+                f"could not restore {o.kind.lower()} {o.name}: {error.message}; run "
+                f"`kubectl seccomp rollback {short_name(o.kind)}/{o.name} -n {o.namespace}`"
             )
             return False
 

@@ -1,0 +1,184 @@
+"""Install profiles and roll an owner onto them, or back: the step ``apply``
+ends with and ``record`` ends with (unless ``--no-apply``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from kubectl_seccomp.interrupts import shielded
+from kubectl_seccomp.kube import nodes as node_ops
+from kubectl_seccomp.kube import owners
+from kubectl_seccomp.kube import workloads as wl
+from kubectl_seccomp.kube.api import KubeApi, Obj
+from kubectl_seccomp.kube.errors import KubeError, RolloutFailed
+from kubectl_seccomp.kube.nodes import NodeSettings
+from kubectl_seccomp.kube.workloads import Originals
+from kubectl_seccomp.profile import Profile
+from kubectl_seccomp.targets import CRONJOB, DEPLOYMENT, JOB, POD
+from kubectl_seccomp.workflows._common import Reporter, agent_zipapp, applied_path, remove_unused
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    namespace: str
+    name: str
+    containers: tuple[str, ...]
+    profiles: dict[str, str]  # container -> localhostProfile
+    nodes: tuple[str, ...]
+    patch: tuple[Obj, ...]
+    dry_run: bool
+    kind: str = DEPLOYMENT
+    manifest: Optional[Obj] = None  # Jobs and Pods: the manifest to re-create, patched
+    removed: tuple[str, ...] = ()  # previous profile files no pod refers to any more
+
+
+def restore_settings(
+    api: KubeApi,
+    *,
+    namespace: str,
+    name: str,
+    before: Originals,
+    run_id: Optional[str],
+    drop_original: bool,
+    kind: str = DEPLOYMENT,
+) -> Obj:
+    """Give every container its ``before`` setting back; remove our lock (and the original annotation)."""
+    owner = api.get_object(kind, namespace, name)
+    settings: dict[tuple[str, bool], Any] = {}
+    if kind not in (JOB, POD):  # their templates are immutable: we never changed them
+        for info in wl.containers(owner):
+            saved = before.init_containers if info.init else before.containers
+            if info.name in saved and info.seccomp != saved[info.name]:
+                settings[(info.name, info.init)] = saved[info.name]
+    changes: dict[str, Optional[str]] = {}
+    lock = wl.recording_lock(owner)
+    if lock is not None and (run_id is None or lock.get("run") == run_id):
+        changes[wl.RECORDING_ANNOTATION] = None
+    if drop_original:
+        changes[wl.ORIGINAL_ANNOTATION] = None
+    ops = wl.seccomp_ops(owner, settings) + wl.annotation_ops(owner, changes)
+    if not [op for op in ops if op["op"] != "test"]:
+        return owner
+    return owners.patch(api, owner, ops)
+
+
+def wanted_settings(owner: Obj, paths: dict[str, str]) -> dict[tuple[str, bool], Any]:
+    """``(container, init) -> Localhost setting`` for the containers in ``paths``."""
+    return {
+        (info.name, info.init): wl.localhost(paths[info.name]) for info in wl.containers(owner) if info.name in paths
+    }
+
+
+def owner_patch(owner: Obj, wanted: dict[tuple[str, bool], Any], before: Originals) -> list[Obj]:
+    """The JSON Patch pointing containers at profiles (and saving ``before``, the first time)."""
+    ops = wl.seccomp_ops(owner, wanted)
+    if wl.read_originals(owner) is None:
+        ops += wl.annotation_ops(owner, {wl.ORIGINAL_ANNOTATION: before.to_json()})
+    return ops
+
+
+def apply_profiles(
+    api: KubeApi,
+    *,
+    namespace: str,
+    name: str,
+    profiles: dict[str, Profile],
+    settings: NodeSettings,
+    timeout: float,
+    reporter: Reporter,
+    run_id: str,
+    before: Originals,
+    drop_original_on_failure: bool,
+    agent: Optional[bytes] = None,
+    kind: str = DEPLOYMENT,
+) -> ApplyResult:
+    """Install ``{container: profile}`` on the nodes, point the containers at them, wait.
+
+    Deployments, StatefulSets and DaemonSets roll; on a failed rollout (or
+    Ctrl-C) the containers get their ``before`` settings back and we wait for
+    that rollout too, then the error goes up with the evidence of the failed
+    pods. A CronJob's ``jobTemplate`` is patched (its next Job uses it). A Job's
+    or Pod's template cannot change: the result carries the patched manifest.
+    """
+    owner = api.get_object(kind, namespace, name)
+    eligible = node_ops.eligible_nodes(api, wl.pod_spec(owner))
+    if not eligible:
+        raise KubeError(f"no Ready, schedulable node can run pods of {wl.describe(owner)}", hint="kubectl get nodes")
+    texts = {container: profile.to_json() for container, profile in profiles.items()}
+    paths = {c: applied_path(namespace, name, c, text) for c, text in texts.items()}
+    previous = {
+        (info.seccomp or {}).get("localhostProfile")
+        for info in wl.containers(owner)
+        if info.name in paths and (info.seccomp or {}).get("type") == "Localhost"
+    }
+    reporter.phase(f"installing {len(paths)} profile(s) on {len(eligible)} node(s)")
+    node_ops.ensure_namespace(api, settings.namespace)
+    node_ops.install_profiles(
+        api,
+        settings,
+        run_id=run_id,
+        agent=agent or agent_zipapp(),
+        nodes=[node.name for node in eligible],
+        profiles={paths[c]: texts[c] for c in profiles},
+    )
+    wanted = wanted_settings(owner, paths)
+    node_names = tuple(n.name for n in eligible)
+    if kind in (JOB, POD):
+        manifest = wl.patched_manifest(owner, wanted)
+        return ApplyResult(namespace, name, tuple(paths), paths, node_names, (), False, kind, manifest)
+    ops = owner_patch(owner, wanted, before)
+    if kind == CRONJOB:
+        reporter.phase(f"pointing {', '.join(paths)} of cronjob {name}'s jobTemplate at the new profile(s)")
+        owners.patch(api, owner, ops)
+    else:
+        reporter.phase(f"pointing {', '.join(paths)} at the new profile(s) and waiting for the rollout")
+        _roll_or_restore(api, owner, ops, before, drop_original_on_failure, timeout, reporter)
+    stale = [p for p in previous if p and p not in paths.values()]
+    removed = remove_unused(api, settings, run_id, agent, stale, reporter)
+    return ApplyResult(namespace, name, tuple(paths), paths, node_names, tuple(ops), False, kind, None, removed)
+
+
+def _roll_or_restore(
+    api: KubeApi,
+    owner: Obj,
+    ops: list[Obj],
+    before: Originals,
+    drop_original: bool,
+    timeout: float,
+    reporter: Reporter,
+) -> None:
+    kind, meta = wl.kind_of(owner), owner["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    try:
+        owners.patch(api, owner, ops)
+        owners.wait_rollout(
+            api, kind=kind, namespace=namespace, name=name, timeout=timeout, on_progress=reporter.rollout
+        )
+    except (RolloutFailed, KeyboardInterrupt) as error:
+        with shielded(reporter.warn):
+            reporter.warn("rolling back to the previous settings")
+            restore_settings(
+                api, kind=kind, namespace=namespace, name=name, before=before, run_id=None, drop_original=drop_original
+            )
+            try:
+                owners.wait_rollout(
+                    api,
+                    kind=kind,
+                    namespace=namespace,
+                    name=name,
+                    timeout=timeout,
+                    on_progress=reporter.rollout,
+                    fail_fast=False,
+                )
+            except RolloutFailed as second:
+                reporter.warn(f"the rollback's rollout did not finish either: {second.message}")
+        if isinstance(error, RolloutFailed):
+            raise RolloutFailed(
+                f"{error.message}; rolled back to the previous settings",
+                hint="the evidence above shows what failed; record again with the same runtime and "
+                "securityContext, exercise more of the app, or edit the profile",
+                evidence=error.evidence,
+            ) from error
+        raise

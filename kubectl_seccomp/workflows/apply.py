@@ -1,0 +1,108 @@
+"""The core of ``kubectl seccomp apply``: one validated profile file for the
+chosen containers of an owner, installed, rolled out, rolled back if the pods
+fail. No typer, no printing: progress goes through a Reporter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kubectl_seccomp.errors import ProfileError, UsageError
+from kubectl_seccomp.interrupts import shielded, sigterm_as_interrupt
+from kubectl_seccomp.kube import owners
+from kubectl_seccomp.kube import workloads as wl
+from kubectl_seccomp.kube.api import KubeApi, Obj
+from kubectl_seccomp.kube.nodes import NodeSettings
+from kubectl_seccomp.kube.workloads import Originals
+from kubectl_seccomp.profile import Profile
+from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD
+from kubectl_seccomp.workflows._common import Reporter, applied_path, check_owner, new_run_id, quiet_delete_run
+from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, owner_patch, wanted_settings
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    namespace: str
+    name: str
+    profile_path: str
+    containers: tuple[str, ...] = ()
+    timeout: float = 300.0
+    dry_run: bool = False
+    node: NodeSettings = field(default_factory=NodeSettings)
+    kind: str = DEPLOYMENT
+
+
+def load_profile(path: str, reporter: Reporter) -> Profile:
+    """A profile file, validated, with warnings for what is legal but suspicious."""
+    from pathlib import Path
+
+    profile = Profile.load(Path(path))
+    if profile.default_action in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG") and not profile.rules:
+        reporter.warn(f"{path} allows every syscall (defaultAction {profile.default_action})")
+    if not profile.architectures:
+        raise ProfileError(
+            f"{path}: lists no architectures",
+            hint="a profile without architectures does not filter the syscalls of any ABI",
+        )
+    unknown = profile.unknown_syscalls()
+    if unknown:
+        reporter.warn(f"{path}: unknown syscall names (typos?): {', '.join(unknown[:10])}")
+    return profile
+
+
+def apply(api: KubeApi, options: ApplyOptions, reporter: Reporter) -> ApplyResult:
+    """``kubectl seccomp apply``: one validated profile file for the chosen containers."""
+    profile = load_profile(options.profile_path, reporter)
+    owner = owners.get_owner(api, options.kind, namespace=options.namespace, name=options.name)
+    check_owner(api, owner)
+    lock = wl.recording_lock(owner)
+    if lock is not None:
+        raise UsageError(
+            f"{wl.describe(owner)} is being recorded (since {lock.get('since', '?')} by {lock.get('host', '?')})",
+            hint=f"wait for it, or if that recording was killed: kubectl seccomp rollback {wl.ref(owner)}",
+        )
+    selected = wl.select_containers(owner, options.containers)
+    profiles = {info.name: profile for info in selected}
+    if options.dry_run:
+        text = profile.to_json()
+        paths = {c: applied_path(options.namespace, options.name, c, text) for c in profiles}
+        wanted = wanted_settings(owner, paths)
+        if options.kind in (JOB, POD):
+            manifest = wl.patched_manifest(owner, wanted)
+            return ApplyResult(
+                options.namespace, options.name, tuple(paths), paths, (), (), True, options.kind, manifest
+            )
+        ops = owner_patch(owner, wanted, wl.current_originals(owner))  # what apply_profiles sends
+        return ApplyResult(options.namespace, options.name, tuple(paths), paths, (), tuple(ops), True, options.kind)
+    before = wl.current_originals(owner)
+    run_id = new_run_id()
+    with sigterm_as_interrupt():
+        return _apply_and_clean(api, options, reporter, owner, profiles, before, run_id)
+
+
+def _apply_and_clean(
+    api: KubeApi,
+    options: ApplyOptions,
+    reporter: Reporter,
+    owner: Obj,
+    profiles: dict[str, Profile],
+    before: Originals,
+    run_id: str,
+) -> ApplyResult:
+    try:
+        return apply_profiles(
+            api,
+            kind=options.kind,
+            namespace=options.namespace,
+            name=options.name,
+            profiles=profiles,
+            settings=options.node,
+            timeout=options.timeout,
+            reporter=reporter,
+            run_id=run_id,
+            before=before,
+            drop_original_on_failure=wl.read_originals(owner) is None,
+        )
+    finally:
+        with shielded(reporter.warn):
+            quiet_delete_run(api, options.node, run_id)
