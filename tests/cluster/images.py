@@ -394,8 +394,16 @@ def deb_image_archive(image: DebImage, cache: Path) -> Path:
     """Build (or reuse) the archive of ``image``; keyed by the package versions and the recipe."""
     versions = {package: deb_version(package) for package in image.packages}
     key = input_key(
-        "deb", image.version, image.tag, sorted(versions.items()), image.cmd, image.skip,
-        sorted(image.files.items()), image.env, image.dirs, BUSYBOX,
+        "deb",
+        image.version,
+        image.tag,
+        sorted(versions.items()),
+        image.cmd,
+        image.skip,
+        sorted(image.files.items()),
+        image.env,
+        image.dirs,
+        BUSYBOX,
     )
     out = cache / f"{re.sub(r'[^A-Za-z0-9.]+', '_', image.tag)}-{key}.tar"
     if out.exists():
@@ -474,11 +482,13 @@ NODE_SERVER = """\
 // Answers GET / with a small page; the event loop and libuv's thread pool do the rest.
 const http = require('http');
 const crypto = require('crypto');
-http.createServer((req, res) => {
+const server = http.createServer((req, res) => {
   const body = 'hello from node ' + crypto.createHash('sha256').update(req.url).digest('hex') + '\\n';
   res.writeHead(200, {'Content-Type': 'text/plain'});
   res.end(body);
 }).listen(8080, () => console.log('listening on 8080'));
+// PID 1 gets no default SIGTERM action: stop accepting, finish, exit 0, as services do.
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
 """
 POSTGRES_START = """\
 #!/bin/sh

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,10 +135,54 @@ def pod_now(kubectl: Any, namespace: str, name: str) -> dict[str, Any]:
 
 def denied_call(kubectl: Any, namespace: str, pod: str) -> str:
     """mkfifo (mknodat): no application here makes it, so the recording never saw it."""
-    result = kubectl.run(
-        "exec", "-n", namespace, pod, "--", "/bin/busybox", "mkfifo", "/tmp/ksc-denied", check=False
-    )
+    result = kubectl.run("exec", "-n", namespace, pod, "--", "/bin/busybox", "mkfifo", "/tmp/ksc-denied", check=False)
     return result.stdout + result.stderr
+
+
+def stop_exit_code(kubectl: Any, namespace: str, pod: str, timeout: float = 120) -> int:
+    """Delete ``pod`` (SIGTERM, then SIGKILL after the grace period) and return its container's exit code.
+
+    A shutdown path that the profile breaks shows here: an app that cannot signal its own
+    workers or write its final state hangs until SIGKILL (137) or exits with an error.
+    """
+    watch = subprocess.Popen(
+        ["kubectl", f"--kubeconfig={kubectl.kubeconfig}", "get", "pod", pod, "-n", namespace, "-w", "-o", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    timer = threading.Timer(timeout, watch.kill)
+    timer.start()
+    kubectl.run("delete", "pod", pod, "-n", namespace, "--wait=false")
+    decoder, buffer, code = json.JSONDecoder(), "", None
+    try:
+        assert watch.stdout is not None
+        for line in watch.stdout:
+            buffer += line
+            try:
+                obj, end = decoder.raw_decode(buffer.lstrip())
+            except ValueError:
+                continue
+            buffer = buffer.lstrip()[end:]
+            for status in obj.get("status", {}).get("containerStatuses", []):
+                terminated = (status.get("state") or {}).get("terminated")
+                if terminated:
+                    code = terminated["exitCode"]
+            if code is not None:
+                break
+    finally:
+        timer.cancel()
+        watch.kill()
+        watch.wait()
+    assert code is not None, f"pod {pod}: no terminated state seen within {timeout}s"
+    return code
+
+
+def logs(kubectl: Any, namespace: str, pod: str) -> str:
+    """The app's last log lines (also of a restarted container's previous run), for failure messages."""
+    now = kubectl.run("logs", "-n", namespace, pod, "--tail=40", check=False)
+    previous = kubectl.run("logs", "-n", namespace, pod, "--previous", "--tail=40", check=False)
+    return f"--- log of {pod}:\n{now.stdout}{now.stderr}--- previous run:\n{previous.stdout}{previous.stderr}"
 
 
 def report(app: App, data: dict[str, Any]) -> None:
@@ -145,6 +190,13 @@ def report(app: App, data: dict[str, Any]) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         (Path(folder) / f"{app.name}.json").write_text(json.dumps(data, indent=2))
+
+
+def update_report(app: App, data: dict[str, Any]) -> None:
+    folder = os.environ.get("KSC_APPS_REPORT")
+    if folder:
+        path = Path(folder) / f"{app.name}.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **data}, indent=2))
 
 
 @pytest.mark.parametrize("app", APPS, ids=[a.name for a in APPS])
@@ -155,10 +207,13 @@ def test_app_keeps_working_under_its_recorded_profile(
     kubectl.apply(deployment(app, app_image(app.name)), namespace)
     wait_settled(kubectl, namespace, app.name)
 
-    # 1. the client without a profile: the reference results
-    before = run_client(app, the_pod(kubectl, namespace, app)["status"]["podIP"])
+    # 1. the client without a profile: the reference results; how the app stops on SIGTERM
+    first = the_pod(kubectl, namespace, app)
+    before = run_client(app, first["status"]["podIP"])
     assert before.code == 0, before.output
     assert before.results, before.output
+    stop_before = stop_exit_code(kubectl, namespace, first["metadata"]["name"])
+    wait_settled(kubectl, namespace, app.name)
 
     # 2. record while the same client drives the app; the profile is applied
     started = time.monotonic()
@@ -199,6 +254,7 @@ def test_app_keeps_working_under_its_recorded_profile(
     time.sleep(SOAK)
     later = run_client(app, pod_ip)
     soaked = pod_now(kubectl, namespace, pod_name)
+    app_log = logs(kubectl, namespace, pod_name)
     report(
         app,
         {
@@ -214,9 +270,13 @@ def test_app_keeps_working_under_its_recorded_profile(
             "soak_seconds": SOAK,
             "restarts_later": restarts(soaked),
             "denied": denied.strip(),
+            "log": app_log,
         },
     )
-    assert later.code == 0, later.output
-    assert later.results == before.results, later.output
-    assert restarts(soaked) == 0, soaked["status"]
-    assert the_pod(kubectl, namespace, app)["metadata"]["name"] == pod_name
+    # 5. it stops as it did without a profile (signals to its workers, final writes)
+    stop_later = stop_exit_code(kubectl, namespace, pod_name)
+    update_report(app, {"stop_exit_before": stop_before, "stop_exit_later": stop_later})
+    assert later.code == 0, later.output + app_log
+    assert later.results == before.results, later.output + app_log
+    assert restarts(soaked) == 0, app_log
+    assert stop_later == stop_before, logs(kubectl, namespace, pod_name)
