@@ -12,7 +12,9 @@ Phases, each undone if a later one fails or the user presses Ctrl-C:
    *before* any pod rolls, so that container start-up is traced too;
 4. point the selected containers at the log profile and wait for the rollout;
 5. trace until Ctrl-C, ``--duration``, ``--idle`` or the ``--exec`` command
-   exits, attributing events to containers by the pods' container IDs;
+   exits, attributing events to containers by the pods' container IDs; then
+   (not after Ctrl-C) stop the traced pods with SIGTERM and trace until they
+   are gone, so that the apps' shutdown paths are in the profile too;
 6. write one profile per container, merged over replicas, nodes and arches;
 7. unless ``--no-apply``: install and apply them (``apply.apply_profiles``,
    which rolls back on its own);
@@ -27,6 +29,7 @@ No typer and no printing: progress goes to a :class:`RecordReporter`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shlex
@@ -54,10 +57,13 @@ from kubectl_seccomp.interrupts import shielded, sigterm_as_interrupt
 from kubectl_seccomp.kube import nodes as node_ops
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
-from kubectl_seccomp.kube.errors import KubeError, NodeCommandFailed, RolloutFailed
+from kubectl_seccomp.kube.errors import KubeError, NodeCommandFailed, NotFound, RolloutFailed
 from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.profile import Profile
 from kubectl_seccomp.trace import Counters, Target, TraceState, TraceView, parse_event
+
+INTERRUPTED = "interrupted (Ctrl-C)"
+SHUTDOWN_MARGIN = 15  # seconds past the pods' grace period before record_shutdown stops waiting
 
 
 class RecordReporter(Reporter, Protocol):
@@ -242,6 +248,8 @@ class Recorder:
 
         started = time.monotonic()
         stop_reason, exit_code = self.trace(state)
+        if stop_reason != INTERRUPTED:
+            self.record_shutdown(state)
         traced_for = time.monotonic() - started
         self.stop_followers(state)
         self.refresh_targets(state)
@@ -380,15 +388,46 @@ class Recorder:
 
     def refresh_targets(self, state: TraceState) -> None:
         deployment = self.api.get_deployment(self.options.namespace, self.options.name)
-        state.set_targets(container_targets(wl.deployment_pods(self.api, deployment)))
+        # Merged, not replaced: a pod that is gone (stopped by record_shutdown) still has
+        # records in flight, and a container ID never changes its meaning.
+        state.set_targets({**state.targets, **container_targets(wl.deployment_pods(self.api, deployment))})
         self._last_refresh = time.monotonic()
+
+    def record_shutdown(self, state: TraceState) -> None:
+        """Stop the traced pods (SIGTERM) while the agents still trace, and wait until they are gone.
+
+        What an app does when told to stop (signal and reap its worker processes, remove its
+        pid file, write its final state) runs only then. Without this the first time it runs is
+        the rollout that applies the profile, under the profile: nginx's master, for one, cannot
+        kill() its workers and is SIGKILLed at the end of the grace period. The ReplicaSet
+        starts replacements, still on the log profile (their start is recorded too).
+        """
+        o = self.options
+        deployment = self.api.get_deployment(o.namespace, o.name)
+        pods = wl.deployment_pods(self.api, deployment, newest_only=True)
+        if not pods:
+            return
+        grace = max(int(p["spec"].get("terminationGracePeriodSeconds", 30)) for p in pods)
+        self.reporter.phase(f"recording the shutdown: stopping {len(pods)} pod(s) with SIGTERM (grace {grace}s)")
+        remaining = {p["metadata"]["name"] for p in pods}
+        for name in sorted(remaining):
+            with contextlib.suppress(NotFound):  # already going
+                self.api.delete_pod(o.namespace, name)
+        deadline = time.monotonic() + grace + SHUTDOWN_MARGIN
+        while True:
+            remaining &= {p["metadata"]["name"] for p in wl.deployment_pods(self.api, deployment)}
+            if not remaining or time.monotonic() > deadline:
+                break
+            self.drain(state, timeout=1.0)
+        if remaining:
+            self.warn(f"pod(s) still stopping after {grace + SHUTDOWN_MARGIN}s: {', '.join(sorted(remaining))}")
 
     def trace(self, state: TraceState) -> tuple[str, Optional[int]]:
         o = self.options
         state.started = state.last_new = time.monotonic()
         process: Optional[subprocess.Popen[bytes]] = None
         exit_code: Optional[int] = None
-        reason = "interrupted (Ctrl-C)"
+        reason = INTERRUPTED
         try:
             # Inside the try: a Ctrl-C right after the user reads this line stops the recording.
             self.reporter.phase("tracing; Ctrl-C stops the recording")
@@ -414,7 +453,7 @@ class Recorder:
                         hint=f"kubectl -n {o.node.namespace} get pods",
                     )
         except KeyboardInterrupt:
-            reason = "interrupted (Ctrl-C)"
+            reason = INTERRUPTED
         finally:
             if process is not None and process.poll() is None:
                 process.terminate()
