@@ -399,7 +399,7 @@ class Recorder:
         What an app does when told to stop (signal and reap its worker processes, remove its
         pid file, write its final state) runs only then. Without this the first time it runs is
         the rollout that applies the profile, under the profile: nginx's master, for one, cannot
-        kill() its workers and is SIGKILLed at the end of the grace period. The ReplicaSet
+        setitimer() nor wait4() for its workers and is SIGKILLed at the end of the grace period. The ReplicaSet
         starts replacements, still on the log profile (their start is recorded too).
         """
         o = self.options

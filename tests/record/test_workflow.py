@@ -133,7 +133,7 @@ def test_record_writes_merged_profiles_and_applies_them(kube: FakeKube, tmp_path
 
 
 def test_what_the_pods_do_when_stopped_is_recorded(kube: FakeKube, tmp_path: Path) -> None:
-    # nginx's master kill()s and wait4()s its workers on SIGTERM: only when the pod stops.
+    # nginx's master setitimer()s and wait4()s for its workers on SIGTERM: only when the pod stops.
     kube.add_deployment(NS, web_deployment(replicas=2))
     emit_on_log_rollout(kube, {"web": ["read", "accept4"]})
     stopped: list[str] = []
@@ -142,7 +142,7 @@ def test_what_the_pods_do_when_stopped_is_recorded(kube: FakeKube, tmp_path: Pat
         if pod["metadata"].get("ownerName") == "web" and "-log.json" in json.dumps(kube.deployments[(NS, "web")]):
             stopped.append(pod["metadata"]["name"])
             cid = container_id(pod["metadata"]["name"], "web")
-            for name in ("kill", "wait4"):
+            for name in ("setitimer", "wait4"):
                 kube.emit(pod["spec"]["nodeName"], syscall_line(cid, name))
 
     kube.on_delete_pod = on_delete
@@ -152,7 +152,7 @@ def test_what_the_pods_do_when_stopped_is_recorded(kube: FakeKube, tmp_path: Pat
     assert len(stopped) == 2  # both traced pods were stopped while the agents still traced
     assert any(p.startswith("recording the shutdown: stopping 2 pod(s)") for p in reporter.phases)
     web = json.loads((tmp_path / NS / "web-web.json").read_text())
-    assert {"read", "accept4", "kill", "wait4"} <= set(web["syscalls"][0]["names"])
+    assert {"read", "accept4", "setitimer", "wait4"} <= set(web["syscalls"][0]["names"])
 
 
 def test_no_apply_puts_everything_back(kube: FakeKube, tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ PACKAGES = {
 # What had to change in the plugin for the app to pass (docs/troubleshooting.md, "Found on real applications").
 CHANGES = {
     "nginx": "`record` stops the traced pods while tracing: before, SIGTERM under the profile left "
-    "`kill`, `wait4`, `setitimer` denied and the pod was SIGKILLed (137)",
+    "`setitimer` and `wait4` denied and the pod was SIGKILLed (137)",
     "postgres": "its smart shutdown adds calls, recorded since the same change",
 }
 
