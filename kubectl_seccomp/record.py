@@ -400,7 +400,8 @@ class Recorder:
         pid file, write its final state) runs only then. Without this the first time it runs is
         the rollout that applies the profile, under the profile: nginx's master, for one, cannot
         setitimer() nor wait4() for its workers and is SIGKILLed at the end of the grace period. The ReplicaSet
-        starts replacements, still on the log profile (their start is recorded too).
+        starts replacements, still on the log profile (their start is recorded too); we wait
+        for them to be Ready.
         """
         o = self.options
         deployment = self.api.get_deployment(o.namespace, o.name)
@@ -421,6 +422,12 @@ class Recorder:
             self.drain(state, timeout=1.0)
         if remaining:
             self.warn(f"pod(s) still stopping after {grace + SHUTDOWN_MARGIN}s: {', '.join(sorted(remaining))}")
+        # The replacements must have their containers (and so their filters) before the agents
+        # stop and remove the log profile, or they fail with CreateContainerError and the
+        # rollout that applies the profile sees them fail.
+        wl.wait_rollout(
+            self.api, namespace=o.namespace, name=o.name, timeout=o.timeout, on_progress=self.reporter.rollout
+        )
 
     def trace(self, state: TraceState) -> tuple[str, Optional[int]]:
         o = self.options
