@@ -33,7 +33,6 @@ PACKAGES = {
 CHANGES = {
     "nginx": "`record` stops the traced pods while tracing: before, SIGTERM under the profile left "
     "`setitimer` and `wait4` denied and the pod was SIGKILLed (137)",
-    "postgres": "its smart shutdown adds calls, recorded since the same change",
 }
 
 
