@@ -21,7 +21,9 @@ Phases, each undone if a later one fails or the user presses Ctrl-C:
    the copy Job instead;
 5. trace until Ctrl-C, ``--duration``, ``--idle``, the ``--exec`` command
    exits or the copy Job ends, attributing events to containers by the pods'
-   container IDs;
+   container IDs; then (not after Ctrl-C; Deployments, StatefulSets and
+   DaemonSets) stop the traced pods with SIGTERM and trace until they are
+   gone, so that the apps' shutdown paths are in the profile too;
 6. write one profile per container, merged over replicas, nodes and arches;
 7. unless ``--no-apply``: install and apply them (``apply.apply_profiles``,
    which rolls back on its own);
@@ -71,6 +73,9 @@ from kubectl_seccomp.workflows._common import (
     new_run_id,
 )
 from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, restore_settings
+
+INTERRUPTED = "interrupted (Ctrl-C)"
+SHUTDOWN_MARGIN = 15  # seconds past the pods' grace period before record_shutdown stops waiting
 
 
 class RecordReporter(Reporter, Protocol):
@@ -255,6 +260,8 @@ class Recorder:
 
         started = time.monotonic()
         stop_reason, exit_code = self.trace(state)
+        if stop_reason != INTERRUPTED and o.kind in wl.ROLLING_KINDS:
+            self.record_shutdown(state)
         traced_for = time.monotonic() - started
         self.stop_followers(state)
         self.refresh_targets(state)
@@ -443,8 +450,52 @@ class Recorder:
             self.refresh_targets(state)
 
     def refresh_targets(self, state: TraceState) -> None:
-        state.set_targets(container_targets(self.workload_pods()))
+        # Merged, not replaced: a pod that is gone (stopped by record_shutdown) still has
+        # records in flight, and a container ID never changes its meaning.
+        state.set_targets({**state.targets, **container_targets(self.workload_pods())})
         self._last_refresh = time.monotonic()
+
+    def record_shutdown(self, state: TraceState) -> None:
+        """Stop the traced pods (SIGTERM) while the agents still trace, and wait until they are gone.
+
+        What an app does when told to stop (signal and reap its worker processes, remove its
+        pid file, write its final state) runs only then. Without this the first time it runs is
+        the rollout that applies the profile, under the profile: nginx's master, for one, cannot
+        setitimer() nor wait4() for its workers and is SIGKILLed at the end of the grace period.
+        The controller starts replacements, still on the log profile (their start is recorded
+        too); we wait for them to be Ready.
+        """
+        o = self.options
+        pods = self.workload_pods(newest_only=True)
+        if not pods:
+            return
+        grace = max(int(p["spec"].get("terminationGracePeriodSeconds", 30)) for p in pods)
+        self.reporter.phase(f"recording the shutdown: stopping {len(pods)} pod(s) with SIGTERM (grace {grace}s)")
+        remaining = {p["metadata"]["name"] for p in pods}
+        for name in sorted(remaining):
+            with contextlib.suppress(NotFound):  # already going
+                self.api.delete_pod(o.namespace, name)
+        deadline = time.monotonic() + grace + SHUTDOWN_MARGIN
+        # A StatefulSet's replacement keeps its pod's name: a new uid is a new pod.
+        uids = {p["metadata"].get("uid") for p in pods}
+        while True:
+            remaining &= {p["metadata"]["name"] for p in self.workload_pods() if p["metadata"].get("uid") in uids}
+            if not remaining or time.monotonic() > deadline:
+                break
+            self.drain(state, timeout=1.0)
+        if remaining:
+            self.warn(f"pod(s) still stopping after {grace + SHUTDOWN_MARGIN}s: {', '.join(sorted(remaining))}")
+        # The replacements must have their containers (and so their filters) before the agents
+        # stop and remove the log profile, or they fail with CreateContainerError and the
+        # rollout that applies the profile sees them fail.
+        owners.wait_rollout(
+            self.api,
+            kind=o.kind,
+            namespace=o.namespace,
+            name=o.name,
+            timeout=o.timeout,
+            on_progress=self.reporter.rollout,
+        )
 
     _last_job_check = 0.0
 
@@ -473,7 +524,7 @@ class Recorder:
         state.started = state.last_new = time.monotonic()
         process: Optional[subprocess.Popen[bytes]] = None
         exit_code: Optional[int] = None
-        reason = "interrupted (Ctrl-C)"
+        reason = INTERRUPTED
         try:
             # Inside the try: a Ctrl-C right after the user reads this line stops the recording.
             self.reporter.phase("tracing; Ctrl-C stops the recording")
@@ -505,7 +556,7 @@ class Recorder:
                         hint=f"kubectl -n {o.node.namespace} get pods",
                     )
         except KeyboardInterrupt:
-            reason = "interrupted (Ctrl-C)"
+            reason = INTERRUPTED
         finally:
             if process is not None and process.poll() is None:
                 process.terminate()

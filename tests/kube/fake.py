@@ -102,6 +102,7 @@ class FakeKube(KubeApi):
         self.node_output: Callable[[Obj], tuple[str, str]] = lambda pod: ("Succeeded", "[]")
         self.break_rollout: Optional[Callable[[Obj], bool]] = None  # True: the new pods crash
         self.on_patch: Optional[Callable[[Obj], None]] = None
+        self.on_delete_pod: Optional[Callable[[Obj], None]] = None  # called with the pod before it goes
         self._streams: dict[str, queue.Queue[Optional[str]]] = {}
 
     # -- helpers for tests -------------------------------------------------------
@@ -469,6 +470,8 @@ class FakeKube(KubeApi):
     def delete_pod(self, namespace: str, name: str, grace_seconds: Optional[int] = None) -> None:
         if (namespace, name) not in self.pods:
             raise NotFound(f"pods {name!r} not found")
+        if self.on_delete_pod is not None:
+            self.on_delete_pod(self.pods[(namespace, name)])
         pod = self.pods.pop((namespace, name))
         for ref in pod["metadata"].get("ownerReferences") or []:
             for kind in (STATEFULSET, DAEMONSET):

@@ -136,6 +136,29 @@ def test_record_writes_merged_profiles_and_applies_them(kube: FakeKube, tmp_path
     assert not kube.configmaps
 
 
+def test_what_the_pods_do_when_stopped_is_recorded(kube: FakeKube, tmp_path: Path) -> None:
+    # nginx's master setitimer()s and wait4()s for its workers on SIGTERM: only when the pod stops.
+    kube.add_deployment(NS, web_deployment(replicas=2))
+    emit_on_log_rollout(kube, {"web": ["read", "accept4"]})
+    stopped: list[str] = []
+
+    def on_delete(pod: dict[str, Any]) -> None:
+        if pod["metadata"].get("ownerName") == "web" and "-log.json" in json.dumps(kube.deployments[(NS, "web")]):
+            stopped.append(pod["metadata"]["name"])
+            cid = container_id(pod["metadata"]["name"], "web")
+            for name in ("setitimer", "wait4"):
+                kube.emit(pod["spec"]["nodeName"], syscall_line(cid, name))
+
+    kube.on_delete_pod = on_delete
+    reporter = Reporter()
+    Recorder(kube, options(tmp_path, apply=False), reporter, agent=b"PK").run()
+
+    assert len(stopped) == 2  # both traced pods were stopped while the agents still traced
+    assert any(p.startswith("recording the shutdown: stopping 2 pod(s)") for p in reporter.phases)
+    web = json.loads((tmp_path / NS / "web-web.json").read_text())
+    assert {"read", "accept4", "setitimer", "wait4"} <= set(web["syscalls"][0]["names"])
+
+
 def test_no_apply_puts_everything_back(kube: FakeKube, tmp_path: Path) -> None:
     original = kube.add_deployment(NS, web_deployment())
     emit_on_log_rollout(kube, {"web": ["read"]})

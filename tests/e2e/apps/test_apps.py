@@ -1,0 +1,282 @@
+"""Real applications under recorded profiles: nginx, Redis, PostgreSQL, a JVM service, Node.js, etcd.
+
+Each test deploys one application (image from tests/cluster/images.py), runs
+its own client or benchmark once without a profile, records with
+``kubectl seccomp record --exec CLIENT`` (which applies the profile), runs the
+same client under the enforced profile, checks that a call the recording never
+saw is refused with EPERM, leaves the application under the profile for
+``KSC_APPS_SOAK`` seconds (default 45: PostgreSQL's checkpointer and autovacuum,
+Redis's background saves, the JVM's GC and JIT compiler get to run), and runs
+the client a third time. Every run must print the same ``RESULT`` lines, with
+no error, and the pod must not have restarted.
+
+The clients (clients/*.sh) run on this host, which reaches every pod IP; they
+take the pod IPs from ``KUBECTL_SECCOMP_POD_IPS`` as ``--exec`` gives them.
+With ``KSC_APPS_REPORT=DIR`` each test writes DIR/<app>.json (profile, timings,
+client results) for docs/proven-apps.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from seccomp_helpers import cli_ok, profile_names, ready_pods, wait_settled
+
+pytestmark = [pytest.mark.cluster, pytest.mark.apps]
+
+CLIENTS = Path(__file__).resolve().parent / "clients"
+SOAK = float(os.environ.get("KSC_APPS_SOAK", "45"))
+
+
+@dataclass(frozen=True)
+class App:
+    name: str  # key of images.APP_IMAGES, also the Deployment's and container's name
+    port: int
+    client: str  # script under clients/
+    client_env: dict[str, str] = field(default_factory=dict)
+    container: dict[str, Any] = field(default_factory=dict)  # merged into the container spec
+
+
+APPS = [
+    App("nginx", 8080, "http.sh"),
+    App("redis", 6379, "redis.sh"),
+    App(
+        "postgres",
+        5432,
+        "postgres.sh",
+        container={"securityContext": {"runAsUser": 999, "runAsGroup": 999}},
+    ),
+    App("jvm", 8080, "http.sh"),
+    App("node", 8080, "http.sh"),
+    App(
+        "etcd",
+        2379,
+        "etcd.sh",
+        container={
+            "env": [
+                {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "ETCD_ADVERTISE_CLIENT_URLS", "value": "http://$(POD_IP):2379"},
+            ]
+        },
+    ),
+]
+
+
+def deployment(app: App, image: str) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": app.name,
+        "image": image,
+        "imagePullPolicy": "Never",
+        "readinessProbe": {"tcpSocket": {"port": app.port}, "periodSeconds": 2},
+        **app.container,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": app.name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": app.name}},
+            "template": {
+                "metadata": {"labels": {"app": app.name}},
+                "spec": {"containers": [container], "terminationGracePeriodSeconds": 5},
+            },
+        },
+    }
+
+
+@dataclass
+class ClientRun:
+    code: int
+    results: list[str]
+    output: str
+    seconds: float
+
+
+def client_command(app: App) -> str:
+    env = " ".join(f"{k}={v}" for k, v in app.client_env.items())
+    return f"{env} bash {CLIENTS / app.client}".strip()
+
+
+def run_client(app: App, pod_ip: str, timeout: float = 300) -> ClientRun:
+    started = time.monotonic()
+    result = subprocess.run(
+        ["bash", "-c", client_command(app)],
+        env={**os.environ, "KUBECTL_SECCOMP_POD_IPS": pod_ip},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    results = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    return ClientRun(result.returncode, results, result.stderr + result.stdout, time.monotonic() - started)
+
+
+def the_pod(kubectl: Any, namespace: str, app: App) -> dict[str, Any]:
+    pods = ready_pods(kubectl, namespace, app.name)
+    assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
+    return pods[0]
+
+
+def restarts(pod: dict[str, Any]) -> int:
+    return sum(s.get("restartCount", 0) for s in pod["status"].get("containerStatuses", []))
+
+
+def pod_now(kubectl: Any, namespace: str, name: str) -> dict[str, Any]:
+    return kubectl.json("get", "pod", name, "-n", namespace)  # type: ignore[no-any-return]
+
+
+def denied_call(kubectl: Any, namespace: str, pod: str) -> str:
+    """mkfifo (mknodat): no application here makes it, so the recording never saw it."""
+    result = kubectl.run("exec", "-n", namespace, pod, "--", "/bin/busybox", "mkfifo", "/tmp/ksc-denied", check=False)
+    return result.stdout + result.stderr
+
+
+def stop_exit_code(kubectl: Any, namespace: str, pod: str, timeout: float = 120) -> int:
+    """Delete ``pod`` (SIGTERM, then SIGKILL after the grace period) and return its container's exit code.
+
+    A shutdown path that the profile breaks shows here: an app that cannot signal its own
+    workers or write its final state hangs until SIGKILL (137) or exits with an error.
+    """
+    watch = subprocess.Popen(
+        ["kubectl", f"--kubeconfig={kubectl.kubeconfig}", "get", "pod", pod, "-n", namespace, "-w", "-o", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    timer = threading.Timer(timeout, watch.kill)
+    timer.start()
+    kubectl.run("delete", "pod", pod, "-n", namespace, "--wait=false")
+    decoder, buffer, code = json.JSONDecoder(), "", None
+    try:
+        assert watch.stdout is not None
+        for line in watch.stdout:
+            buffer += line
+            try:
+                obj, end = decoder.raw_decode(buffer.lstrip())
+            except ValueError:
+                continue
+            buffer = buffer.lstrip()[end:]
+            for status in obj.get("status", {}).get("containerStatuses", []):
+                terminated = (status.get("state") or {}).get("terminated")
+                if terminated:
+                    code = terminated["exitCode"]
+            if code is not None:
+                break
+    finally:
+        timer.cancel()
+        watch.kill()
+        watch.wait()
+    assert code is not None, f"pod {pod}: no terminated state seen within {timeout}s"
+    return code
+
+
+def logs(kubectl: Any, namespace: str, pod: str) -> str:
+    """The app's last log lines (also of a restarted container's previous run), for failure messages."""
+    now = kubectl.run("logs", "-n", namespace, pod, "--tail=40", check=False)
+    previous = kubectl.run("logs", "-n", namespace, pod, "--previous", "--tail=40", check=False)
+    return f"--- log of {pod}:\n{now.stdout}{now.stderr}--- previous run:\n{previous.stdout}{previous.stderr}"
+
+
+def report(app: App, data: dict[str, Any]) -> None:
+    folder = os.environ.get("KSC_APPS_REPORT")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / f"{app.name}.json").write_text(json.dumps(data, indent=2))
+
+
+def update_report(app: App, data: dict[str, Any]) -> None:
+    folder = os.environ.get("KSC_APPS_REPORT")
+    if folder:
+        path = Path(folder) / f"{app.name}.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **data}, indent=2))
+
+
+@pytest.mark.parametrize("app", APPS, ids=[a.name for a in APPS])
+def test_app_keeps_working_under_its_recorded_profile(
+    cluster: Any, namespace: str, tmp_path: Path, app_image: Callable[[str], str], app: App
+) -> None:
+    kubectl = cluster.kubectl
+    kubectl.apply(deployment(app, app_image(app.name)), namespace)
+    wait_settled(kubectl, namespace, app.name)
+
+    # 1. the client without a profile: the reference results; how the app stops on SIGTERM
+    first = the_pod(kubectl, namespace, app)
+    before = run_client(app, first["status"]["podIP"])
+    assert before.code == 0, before.output
+    assert before.results, before.output
+    stop_before = stop_exit_code(kubectl, namespace, first["metadata"]["name"])
+    wait_settled(kubectl, namespace, app.name)
+
+    # 2. record while the same client drives the app; the profile is applied
+    started = time.monotonic()
+    recorded = cli_ok(
+        cluster.kubeconfig,
+        "record",
+        f"deploy/{app.name}",
+        "-n",
+        namespace,
+        "--exec",
+        client_command(app),
+        "--timeout",
+        "180s",
+        cwd=tmp_path,
+        timeout=600,
+    )
+    record_seconds = time.monotonic() - started
+    assert "--exec command exited with code 0" in recorded.stderr, recorded.stderr
+    profile = tmp_path / "profiles" / namespace / f"{app.name}-{app.name}.json"
+    names = profile_names(profile)
+
+    # 3. the same client under the enforced profile
+    deployed = wait_settled(kubectl, namespace, app.name)
+    localhost = f"kubectl-seccomp/{namespace}/{app.name}-{app.name}.json"
+    container = deployed["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["seccompProfile"] == {"type": "Localhost", "localhostProfile": localhost}
+    pod = the_pod(kubectl, namespace, app)
+    pod_name, pod_ip = pod["metadata"]["name"], pod["status"]["podIP"]
+    assert pod["spec"]["containers"][0]["securityContext"]["seccompProfile"]["localhostProfile"] == localhost
+    after = run_client(app, pod_ip)
+    assert after.code == 0, after.output
+    assert after.results == before.results, after.output
+    denied = denied_call(kubectl, namespace, pod_name)
+    assert "Operation not permitted" in denied, denied
+    assert restarts(pod_now(kubectl, namespace, pod_name)) == 0
+
+    # 4. a while under the profile (periodic work), then the client a third time
+    time.sleep(SOAK)
+    later = run_client(app, pod_ip)
+    soaked = pod_now(kubectl, namespace, pod_name)
+    app_log = logs(kubectl, namespace, pod_name)
+    report(
+        app,
+        {
+            "app": app.name,
+            "image": container["image"],
+            "kind": "Deployment",
+            "client": client_command(app).replace(str(CLIENTS), "tests/e2e/apps/clients"),
+            "profile_syscalls": sorted(names),
+            "record_seconds": round(record_seconds, 1),
+            "results_before": before.results,
+            "results_after": after.results,
+            "results_later": later.results,
+            "soak_seconds": SOAK,
+            "restarts_later": restarts(soaked),
+            "denied": denied.strip(),
+            "log": app_log,
+        },
+    )
+    # 5. it stops as it did without a profile (signals to its workers, final writes)
+    stop_later = stop_exit_code(kubectl, namespace, pod_name)
+    update_report(app, {"stop_exit_before": stop_before, "stop_exit_later": stop_later})
+    assert later.code == 0, later.output + app_log
+    assert later.results == before.results, later.output + app_log
+    assert restarts(soaked) == 0, app_log
+    assert stop_later == stop_before, logs(kubectl, namespace, pod_name)
