@@ -1,20 +1,29 @@
 #!/usr/bin/env python3
 """A real Kubernetes cluster on this machine, for the end-to-end tests.
 
-    python3 tests/cluster/harness.py build       # build (or find cached) Kubernetes binaries
+    python3 tests/cluster/harness.py build       # build (or find cached) the current stack's binaries
     python3 tests/cluster/harness.py up          # start the cluster, wait until nodes are Ready
     python3 tests/cluster/harness.py status      # what runs, exit 1 if the cluster is not up
     python3 tests/cluster/harness.py kubeconfig  # print the admin kubeconfig path
     python3 tests/cluster/harness.py down        # stop everything, unmount, remove state
 
+``build`` and ``up`` take ``--stack`` (default ``current``, or ``KSC_STACK``):
+
+* ``current``: Kubernetes v1.37.2, containerd v2.4.2, runc v1.4.0, etcd v3.6.8,
+  all built here from their Go modules (k8sbuild.py).
+* ``oldest``: Kubernetes v1.30.14 (built here) with Debian 12's etcd 3.4,
+  containerd 1.6 and runc 1.1.5, the oldest versions the plugin supports.
+
+Both run the same layout, images and fixtures; only the binaries and the
+containerd and kubelet configuration that their versions need differ.
+
 What runs (every process is started here and recorded by PID in STATE/pids/;
 STATE is /var/lib/ksc-cluster unless KSC_CLUSTER_DIR says otherwise):
 
-* etcd (Debian's 3.4) on 127.0.0.1:23790, plain HTTP, data in STATE/etcd.
+* etcd on 127.0.0.1:23790, plain HTTP, data in STATE/etcd.
 * kube-apiserver on 0.0.0.0:6443 (Node,RBAC authorization, NodeRestriction,
-  service-account tokens), kube-controller-manager, kube-scheduler -- built
-  from the k8s.io/kubernetes Go module by ``build`` (see k8sbuild.py).
-* Per node: containerd (Debian's, with runc and the CNI bridge plugin), a
+  service-account tokens), kube-controller-manager, kube-scheduler.
+* Per node: containerd (runc by default, Debian's crun for the RuntimeClass ``crun``; the CNI bridge plugin), a
   kubelet (cgroupfs driver) and kube-proxy (iptables). Each node lives in its
   own mount namespace in which its own directories are bind-mounted over
   /var/lib/kubelet, /var/log/pods, /var/log/containers and /run/netns, so
@@ -38,6 +47,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -54,13 +64,13 @@ import images
 import k8sbuild
 import pki
 
-K8S_VERSION = os.environ.get("KSC_K8S_VERSION", "v1.30.14")
 STATE = Path(os.environ.get("KSC_CLUSTER_DIR", "/var/lib/ksc-cluster"))
 RUN = Path("/run/ksc-cluster")
 LOGS = Path("/var/log/ksc-cluster")
 KUBECONFIG = STATE / "kubeconfig"
 CLUSTER_JSON = STATE / "cluster.json"
-IMAGE_CACHE = k8sbuild.cache_dir(K8S_VERSION).parent / "images"
+STACK_FILE = STATE / "stack"  # not in cluster.json, which a harness without stacks rewrites
+IMAGE_CACHE = k8sbuild.cache_root() / "images"
 
 HOST_BRIDGE = "ksc0"
 HOST_IP = "10.200.0.1"
@@ -72,13 +82,86 @@ POD_CIDR = "10.244.0.0/16"
 SERVICE_IP = "10.96.0.1"
 CLUSTER_DNS = "10.96.0.10"
 CNI_BIN = "/usr/lib/cni"
-RUNC = "/usr/sbin/runc"
+CRUN = "/usr/bin/crun"  # Debian's, on both stacks: the second runtime handler, RuntimeClass "crun"
 READY_TIMEOUT = float(os.environ.get("KSC_READY_TIMEOUT", "180"))
 NODE_PATHS = ("/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/run/netns")
 
 
 class HarnessError(Exception):
     """A failure with a message for the user; main() prints it and exits 1."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The versions of one cluster: Kubernetes, and the runtime pieces built here or taken from Debian."""
+
+    name: str
+    kubernetes: str
+    built: tuple[k8sbuild.GoProgram, ...] = ()  # containerd, runc, etcd built here; the others are Debian's
+    summary: str = ""
+
+    @property
+    def programs(self) -> tuple[k8sbuild.GoProgram, ...]:
+        return (k8sbuild.kubernetes(self.kubernetes), *self.built)
+
+    def _binary(self, program: str, command: str, debian: str) -> str:
+        for p in self.built:
+            if p.name == program:
+                return str(p.binary(command))
+        return debian
+
+    @property
+    def etcd(self) -> str:
+        return self._binary("etcd", "etcd", "/usr/bin/etcd")
+
+    @property
+    def containerd(self) -> str:
+        return self._binary("containerd", "containerd", "/usr/bin/containerd")
+
+    @property
+    def ctr(self) -> str:
+        return self._binary("containerd", "ctr", "/usr/bin/ctr")
+
+    @property
+    def shim(self) -> str:
+        """containerd-shim-runc-v2 (containerd looks it up in PATH when it is Debian's)."""
+        return self._binary("containerd", "containerd-shim-runc-v2", "")
+
+    @property
+    def runc(self) -> str:
+        return self._binary("runc", "runc", "/usr/sbin/runc")
+
+    @property
+    def kube_bin(self) -> Path:
+        return k8sbuild.bin_dir(self.kubernetes)
+
+    @property
+    def kube_minor(self) -> int:
+        return int(self.kubernetes.split(".")[1])
+
+    @property
+    def containerd_v2(self) -> bool:
+        return any(p.name == "containerd" and p.version.startswith("v2.") for p in self.built)
+
+    def is_built(self) -> bool:
+        return all(p.is_built() for p in self.programs)
+
+
+STACKS = {
+    "current": Stack(
+        "current",
+        "v1.37.2",
+        (k8sbuild.containerd("v2.4.2"), k8sbuild.runc("v1.4.0"), k8sbuild.etcd("v3.6.8")),
+        "Kubernetes v1.37.2, containerd v2.4.2, runc v1.4.0, etcd v3.6.8 (built here)",
+    ),
+    "oldest": Stack(
+        "oldest",
+        "v1.30.14",
+        (),
+        "Kubernetes v1.30.14 (built here), Debian 12's containerd 1.6, runc 1.1.5 and etcd 3.4",
+    ),
+}
+DEFAULT_STACK = os.environ.get("KSC_STACK", "current")
 
 
 @dataclass(frozen=True)
@@ -304,7 +387,10 @@ def make_pki(nodes: list[Node]) -> None:
         pki.make_cert(d, f"{node.name}-serving", cn=node.name, server=True, dns=(node.name,), ips=(node.ip,))
 
 
-def containerd_config(node: Node) -> str:
+def containerd_config(node: Node, stack: Stack) -> str:
+    """containerd's configuration: version 3 for containerd 2.x, version 2 for 1.x."""
+    if stack.containerd_v2:
+        return containerd_config_v3(node, stack)
     return f"""\
 version = 2
 root = "{node.dir / "containerd"}"
@@ -327,19 +413,80 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   # Kubelets ask for negative oom_score_adj (-998 for sandboxes); lowering it
   # needs CAP_SYS_RESOURCE, which some VMs (ours) drop from the bounding set.
   # This clamps the value at containerd's own, as for rootless containerd.
-  restrict_oom_score_adj = {"false" if has_sys_resource() else "true"}
+  restrict_oom_score_adj = {_toml_bool(not has_sys_resource())}
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        BinaryName = "{RUNC}"
+        BinaryName = "{stack.runc}"
+        SystemdCgroup = false
+    # The RuntimeClass crun: Debian's crun through the same shim.
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.crun.options]
+        BinaryName = "{CRUN}"
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{CNI_BIN}"
     conf_dir = "{node.dir / "cni"}"
 """
+
+
+def containerd_config_v3(node: Node, stack: Stack) -> str:
+    """containerd 2.x: the CRI options moved to the cri.v1.images and cri.v1.runtime plugins."""
+    runtime = 'plugins."io.containerd.cri.v1.runtime"'
+    return f"""\
+version = 3
+root = "{node.dir / "containerd"}"
+state = "{node.run / "containerd"}"
+# NRI would listen on /var/run/nri/nri.sock, one path for every node's containerd.
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+                    "io.containerd.snapshotter.v1.devmapper", "io.containerd.nri.v1.nri"]
+
+[grpc]
+  address = "{node.socket}"
+
+[ttrpc]
+  address = "{node.run / "containerd.sock.ttrpc"}"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{node.dir / "opt"}"
+
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "{images.PAUSE_IMAGE}"
+
+[{runtime}]
+  enable_selinux = false
+  # See the version 2 configuration above.
+  restrict_oom_score_adj = {_toml_bool(not has_sys_resource())}
+  [{runtime}.containerd]
+    default_runtime_name = "runc"
+    [{runtime}.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      # The shim built with this containerd, not Debian's 1.6 one from PATH.
+      runtime_path = "{stack.shim}"
+      [{runtime}.containerd.runtimes.runc.options]
+        BinaryName = "{stack.runc}"
+        SystemdCgroup = false
+    # The RuntimeClass crun: Debian's crun through the same shim.
+    [{runtime}.containerd.runtimes.crun]
+      runtime_type = "io.containerd.runc.v2"
+      runtime_path = "{stack.shim}"
+      [{runtime}.containerd.runtimes.crun.options]
+        BinaryName = "{CRUN}"
+        SystemdCgroup = false
+  [{runtime}.cni]
+    bin_dirs = ["{CNI_BIN}"]
+    conf_dir = "{node.dir / "cni"}"
+"""
+
+
+def _toml_bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def kube_proxy_config(node: Node) -> str:
@@ -396,46 +543,48 @@ def cni_config(node: Node) -> str:
     )
 
 
-def kubelet_config(node: Node) -> str:
+def kubelet_config(node: Node, stack: Stack) -> str:
     d = STATE / "pki"
-    return json.dumps(
-        {
-            "apiVersion": "kubelet.config.k8s.io/v1beta1",
-            "kind": "KubeletConfiguration",
-            "address": node.ip,
-            "port": 10250,
-            "readOnlyPort": 0,
-            "healthzBindAddress": "127.0.0.1",
-            "healthzPort": 10248,
-            "authentication": {
-                "anonymous": {"enabled": False},
-                "webhook": {"enabled": True},
-                "x509": {"clientCAFile": str(d / "ca.crt")},
-            },
-            "authorization": {"mode": "Webhook"},
-            "tlsCertFile": str(d / f"{node.name}-serving.crt"),
-            "tlsPrivateKeyFile": str(d / f"{node.name}-serving.key"),
-            "containerRuntimeEndpoint": f"unix://{node.socket}",
-            "cgroupDriver": "cgroupfs",
-            "cgroupRoot": node.cgroup_root,
-            "clusterDNS": [CLUSTER_DNS],
-            "clusterDomain": "cluster.local",
-            "failSwapOn": False,
-            "resolvConf": "/etc/resolv.conf" if Path("/etc/resolv.conf").exists() else "",
-            # No registry: never garbage-collect images, never evict on a full disk.
-            "imageGCHighThresholdPercent": 100,
-            "imageGCLowThresholdPercent": 99,
-            "evictionHard": {
-                "memory.available": "100Mi",
-                "nodefs.available": "0%",
-                "nodefs.inodesFree": "0%",
-                "imagefs.available": "0%",
-            },
-            "serializeImagePulls": False,
-            "protectKernelDefaults": False,
+    config: dict[str, Any] = {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "address": node.ip,
+        "port": 10250,
+        "readOnlyPort": 0,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": 10248,
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(d / "ca.crt")},
         },
-        indent=2,
-    )
+        "authorization": {"mode": "Webhook"},
+        "tlsCertFile": str(d / f"{node.name}-serving.crt"),
+        "tlsPrivateKeyFile": str(d / f"{node.name}-serving.key"),
+        "containerRuntimeEndpoint": f"unix://{node.socket}",
+        "cgroupDriver": "cgroupfs",
+        "cgroupRoot": node.cgroup_root,
+        "clusterDNS": [CLUSTER_DNS],
+        "clusterDomain": "cluster.local",
+        "failSwapOn": False,
+        "resolvConf": "/etc/resolv.conf" if Path("/etc/resolv.conf").exists() else "",
+        # No registry: never garbage-collect images, never evict on a full disk.
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "0%",
+            "nodefs.inodesFree": "0%",
+            "imagefs.available": "0%",
+        },
+        "serializeImagePulls": False,
+        "protectKernelDefaults": False,
+    }
+    if stack.kube_minor >= 31:
+        # Since 1.35 the kubelet refuses to start on cgroup v1 unless told otherwise;
+        # this machine (as many in use) mounts the v1 controllers (hybrid).
+        config["failCgroupV1"] = False
+    return json.dumps(config, indent=2)
 
 
 # ---------------------------------------------------------------- host setup
@@ -528,16 +677,16 @@ def remove_chains_in_host_namespace(prefixes: tuple[str, ...]) -> None:
 # ---------------------------------------------------------------- up
 
 
-def start_node(node: Node, bins: Path, archives: dict[str, Path]) -> None:
+def start_node(node: Node, stack: Stack, archives: dict[str, Path]) -> None:
     for sub in ("containerd", "cni", "cni-ipam", "opt"):
         (node.dir / sub).mkdir(parents=True, exist_ok=True)
     node.run.mkdir(parents=True, exist_ok=True)
     for path in NODE_PATHS:
         node.bind_source(path).mkdir(parents=True, exist_ok=True)
     node.seccomp_dir().mkdir(parents=True, exist_ok=True)
-    (node.dir / "containerd.toml").write_text(containerd_config(node))
+    (node.dir / "containerd.toml").write_text(containerd_config(node, stack))
     (node.dir / "cni" / "10-ksc.conflist").write_text(cni_config(node))
-    (node.dir / "kubelet.json").write_text(kubelet_config(node))
+    (node.dir / "kubelet.json").write_text(kubelet_config(node, stack))
     (node.dir / "kube-proxy.json").write_text(kube_proxy_config(node))
     make_cgroup_root(node)
 
@@ -561,48 +710,52 @@ def start_node(node: Node, bins: Path, archives: dict[str, Path]) -> None:
     )
     start(
         f"{node.name}-containerd",
-        ["/usr/bin/containerd", "--config", str(node.dir / "containerd.toml")],
+        [stack.containerd, "--config", str(node.dir / "containerd.toml")],
         mount_ns_of=f"{node.name}-ns",
     )
     wait_for(
         f"{node.name} containerd",
-        lambda: _ctr(node, "version", check=False).returncode == 0,
+        lambda: _ctr(node, stack, "version", check=False).returncode == 0,
         30,
         f"see {LOGS / (node.name + '-containerd.log')}",
     )
     for archive in archives.values():
-        _ctr(node, "images", "import", str(archive))
+        _ctr(node, stack, "images", "import", str(archive))
+    kubelet = [
+        str(stack.kube_bin / "kubelet"),
+        f"--config={node.dir / 'kubelet.json'}",
+        f"--kubeconfig={node.dir / 'kubeconfig'}",
+        f"--hostname-override={node.name}",
+        f"--node-ip={node.ip}",
+        "--v=2",
+    ]
+    if stack.kube_minor < 35:
+        # Only tells the image garbage collector to keep the sandbox image; removed in 1.35.
+        kubelet.append(f"--pod-infra-container-image={images.PAUSE_IMAGE}")
     start(
         f"{node.name}-kubelet",
-        [
-            str(bins / "kubelet"),
-            f"--config={node.dir / 'kubelet.json'}",
-            f"--kubeconfig={node.dir / 'kubeconfig'}",
-            f"--hostname-override={node.name}",
-            f"--node-ip={node.ip}",
-            f"--pod-infra-container-image={images.PAUSE_IMAGE}",
-            "--v=2",
-        ],
+        kubelet,
         mount_ns_of=f"{node.name}-ns",
     )
     # Services (ClusterIPs such as kubernetes.default = 10.96.0.1) through iptables, per node.
     start(
         f"{node.name}-kube-proxy",
-        [str(bins / "kube-proxy"), f"--config={node.dir / 'kube-proxy.json'}", "--v=1"],
+        [str(stack.kube_bin / "kube-proxy"), f"--config={node.dir / 'kube-proxy.json'}", "--v=1"],
         mount_ns_of=f"{node.name}-ns",
     )
 
 
-def _ctr(node: Node, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run(["ctr", f"--address={node.socket}", "--namespace=k8s.io", *args], check=check)
+def _ctr(node: Node, stack: Stack, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run([stack.ctr, f"--address={node.socket}", "--namespace=k8s.io", *args], check=check)
 
 
-def start_control_plane(bins: Path) -> None:
+def start_control_plane(stack: Stack) -> None:
+    bins = stack.kube_bin
     d = STATE / "pki"
     start(
         "etcd",
         [
-            "/usr/bin/etcd",
+            stack.etcd,
             "--name=ksc",
             f"--data-dir={STATE / 'etcd'}",
             f"--listen-client-urls={ETCD_CLIENT}",
@@ -737,6 +890,11 @@ COREFILE = """\
 """  # No `forward`: there is nothing upstream to ask on this machine.
 
 
+def runtime_class_manifests() -> list[dict[str, Any]]:
+    """The RuntimeClass of containerd's second runtime handler (see containerd_config)."""
+    return [{"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "crun"}, "handler": "crun"}]
+
+
 def dns_manifests() -> list[dict[str, Any]]:
     """CoreDNS in kube-system behind the Service kube-dns (CLUSTER_DNS), as kubeadm sets it up."""
     labels = {"k8s-app": "kube-dns"}
@@ -809,9 +967,10 @@ def dns_manifests() -> list[dict[str, Any]]:
     ]
 
 
-def deploy_dns() -> None:
-    """Apply dns_manifests() and wait until CoreDNS is ready."""
-    manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": dns_manifests()})
+def deploy_cluster_objects() -> None:
+    """Apply the RuntimeClasses and dns_manifests(), and wait until CoreDNS is ready."""
+    items = runtime_class_manifests() + dns_manifests()
+    manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
     result = subprocess.run(
         ["kubectl", f"--kubeconfig={KUBECONFIG}", "apply", "-f", "-"], input=manifest, capture_output=True, text=True
     )
@@ -834,61 +993,78 @@ def cluster_nodes() -> list[Node]:
     return [Node(i) for i in range(1, int(info["nodes"]) + 1)] if info else []  # type: ignore[call-overload]
 
 
-def cmd_up(node_count: int) -> None:
+def running_stack() -> Stack:
+    """The stack of the cluster in STATE; a cluster without STACK_FILE was started by a harness without stacks."""
+    name = STACK_FILE.read_text().strip() if STACK_FILE.exists() else "oldest"
+    if name not in STACKS:
+        raise HarnessError(f"{STACK_FILE} names an unknown stack {name!r}; run `harness.py down`")
+    return STACKS[name]
+
+
+def cmd_up(node_count: int, stack: Stack, explicit: bool) -> None:
     info = load_cluster()
     if info is not None:
+        if explicit and running_stack() != stack:
+            raise HarnessError(
+                f"the running cluster is the {running_stack().name!r} stack, not {stack.name!r}. "
+                "Run `harness.py down` first, or `up` without --stack to use it."
+            )
         dead = [name for name in recorded_names() if running_pid(name) is None]
         if dead:
             raise HarnessError(
                 f"a cluster was started but {', '.join(dead)} no longer run(s); "
                 f"logs in {LOGS}. Run `harness.py down` then `harness.py up`."
             )
-        print("up: cluster already running")
+        print(f"up: cluster already running ({running_stack().name} stack)")
         wait_ready(cluster_nodes())
-        write_status_file(cluster_nodes())
+        write_status_file(cluster_nodes(), running_stack())
         print(KUBECONFIG)
         return
-    check_host()
+    check_host(stack)
     started = time.monotonic()
-    bins = k8sbuild.bin_dir(K8S_VERSION)
-    if not k8sbuild.is_built(K8S_VERSION) or not k8sbuild.coredns_binary().is_file():
-        raise HarnessError(f"no Kubernetes {K8S_VERSION} or CoreDNS binaries cached. Run `harness.py build` first.")
-    pause_c = k8sbuild.pause_source(K8S_VERSION)
+    if not stack.is_built() or not k8sbuild.coredns_binary().is_file():
+        raise HarnessError(
+            f"the {stack.name} stack or CoreDNS is not built. Run `harness.py build --stack {stack.name}` first."
+        )
+    pause_c = k8sbuild.pause_source(stack.kubernetes)
     archives = images.image_archives(IMAGE_CACHE, pause_c, k8sbuild.coredns_binary())
     nodes = [Node(i) for i in range(1, node_count + 1)]
     if LOGS.exists():
         shutil.rmtree(LOGS)
     for node in nodes:
         node.dir.mkdir(parents=True, exist_ok=True)
-    CLUSTER_JSON.write_text(json.dumps({"nodes": node_count, "version": K8S_VERSION}))
+    CLUSTER_JSON.write_text(json.dumps({"nodes": node_count, "version": stack.kubernetes, "stack": stack.name}))
+    STACK_FILE.write_text(stack.name + "\n")
+    print(f"up: {stack.name} stack: {stack.summary}", flush=True)
     try:
         make_pki(nodes)
         setup_network(nodes)
-        start_control_plane(bins)
+        start_control_plane(stack)
         for node in nodes:
-            start_node(node, bins, archives)
+            start_node(node, stack, archives)
         wait_ready(nodes)
-        deploy_dns()
+        deploy_cluster_objects()
     except (HarnessError, subprocess.CalledProcessError, OSError, KeyboardInterrupt) as err:
         reason = str(err) or type(err).__name__
         print(f"up: failed ({reason}); stopping what was started", file=sys.stderr)
         cmd_down()
         raise HarnessError(f"up failed: {reason}. Logs kept in {LOGS}.") from err
-    write_status_file(nodes)
+    write_status_file(nodes, stack)
     print(f"up: cluster ready in {time.monotonic() - started:.0f}s with {node_count} node(s)")
     print(KUBECONFIG)
 
 
-def check_host() -> None:
+def check_host(stack: Stack) -> None:
     if os.geteuid() != 0:
         raise HarnessError("the test cluster needs root (namespaces, mounts, cgroups).")
     missing = [
         tool
         for tool in (
-            "etcd",
-            "containerd",
-            "ctr",
-            "runc",
+            stack.etcd,
+            stack.containerd,
+            stack.ctr,
+            stack.runc,
+            CRUN,
             "ip",
             "iptables",
             "openssl",
@@ -906,11 +1082,25 @@ def check_host() -> None:
         raise HarnessError(f"ports {API_PORT}/23790 are in use by another process:\n{busy}")
 
 
-def write_status_file(nodes: list[Node]) -> None:
+def runtime_versions(stack: Stack) -> dict[str, str]:
+    """containerd's version as its CRI reports it to the kubelet, and runc's, from their --version."""
+    containerd = run([stack.containerd, "--version"]).stdout.split()  # containerd <package> <version> <revision>
+    runc = run([stack.runc, "--version"]).stdout.split()  # runc version <version> ...
+    # Debian's 1.6.20~ds1 and 1.1.5+ds1: the CRI reports the release alone.
+    return {
+        name: re.match(r"v?[\d.]+", words[2]).group().rstrip(".")
+        for name, words in (("containerd", containerd), ("runc", runc))
+    }
+
+
+def write_status_file(nodes: list[Node], stack: Stack) -> None:
     info = {
-        "version": K8S_VERSION,
+        "version": stack.kubernetes,
+        "stack": stack.name,
+        "stack_summary": stack.summary,
         "nodes": len(nodes),
         "kubeconfig": str(KUBECONFIG),
+        "runtime_versions": runtime_versions(stack),
         "node_info": [
             {
                 "name": n.name,
@@ -922,6 +1112,7 @@ def write_status_file(nodes: list[Node]) -> None:
             }
             for n in nodes
         ],
+        "runtime_classes": [m["metadata"]["name"] for m in runtime_class_manifests()],
         "images": [images.PAUSE_IMAGE, images.BUSYBOX_IMAGE, images.PYTHON_IMAGE, images.COREDNS_IMAGE],
         "logs": str(LOGS),
     }
@@ -931,18 +1122,18 @@ def write_status_file(nodes: list[Node]) -> None:
 # ---------------------------------------------------------------- down
 
 
-def stop_containers(node: Node) -> None:
+def stop_containers(node: Node, stack: Stack) -> None:
     """Kill every container task of the node's containerd so the shims exit."""
     if running_pid(f"{node.name}-containerd") is None:
         return
-    tasks = _ctr(node, "tasks", "ls", "-q", check=False).stdout.split()
+    tasks = _ctr(node, stack, "tasks", "ls", "-q", check=False).stdout.split()
     for task in tasks:
-        _ctr(node, "tasks", "kill", "--signal=SIGKILL", task, check=False)
+        _ctr(node, stack, "tasks", "kill", "--signal=SIGKILL", task, check=False)
     deadline = time.monotonic() + 10
     while tasks and time.monotonic() < deadline:
-        tasks = [t for t in _ctr(node, "tasks", "ls", "-q", check=False).stdout.split()]
+        tasks = [t for t in _ctr(node, stack, "tasks", "ls", "-q", check=False).stdout.split()]
         for task in tasks:
-            _ctr(node, "tasks", "delete", "--force", task, check=False)
+            _ctr(node, stack, "tasks", "delete", "--force", task, check=False)
         time.sleep(0.2)
 
 
@@ -983,10 +1174,11 @@ def unmount_under(*roots: Path) -> None:
 
 def cmd_down() -> None:
     nodes = cluster_nodes()
+    stack = running_stack()
     for node in nodes:
         stop(f"{node.name}-kubelet")
     for node in nodes:
-        stop_containers(node)
+        stop_containers(node, stack)
     for name in reversed(recorded_names()):
         stop(name)
     for node in nodes:
@@ -1024,6 +1216,7 @@ def cmd_status(as_json: bool) -> int:
     else:
         for name, pid in procs.items():
             print(f"{name:28} {'pid ' + str(pid) if pid else 'NOT RUNNING'}")
+        print(f"stack: {running_stack().name} ({running_stack().summary})")
         print(f"ready nodes: {', '.join(sorted(ready)) or 'none'}")
         print(f"kubeconfig: {KUBECONFIG}")
     return 0 if healthy else 1
@@ -1032,8 +1225,10 @@ def cmd_status(as_json: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="build or find cached Kubernetes binaries")
+    build = sub.add_parser("build", help="build or find cached binaries of the stacks")
+    build.add_argument("--stack", action="append", choices=sorted(STACKS), help=f"repeatable; default {DEFAULT_STACK}")
     up = sub.add_parser("up", help="start the cluster and wait until ready")
+    up.add_argument("--stack", choices=sorted(STACKS), help=f"default {DEFAULT_STACK} (KSC_STACK)")
     up.add_argument("--nodes", type=int, default=int(os.environ.get("KSC_NODES", "2")), choices=range(1, 10))
     sub.add_parser("down", help="stop the cluster and remove its state")
     status = sub.add_parser("status", help="show processes and nodes")
@@ -1042,10 +1237,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            k8sbuild.build(K8S_VERSION)
+            for name in args.stack or [DEFAULT_STACK]:
+                for program in STACKS[name].programs:
+                    k8sbuild.build_program(program)
             k8sbuild.build_coredns()
         elif args.command == "up":
-            cmd_up(args.nodes)
+            cmd_up(args.nodes, STACKS[args.stack or DEFAULT_STACK], explicit=args.stack is not None)
         elif args.command == "down":
             cmd_down()
         elif args.command == "status":

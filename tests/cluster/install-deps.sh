@@ -7,9 +7,11 @@
 set -euo pipefail
 
 packages=(
-  etcd-server                  # etcd 3.4 for the API server
-  containerd                   # CRI runtime (1.6.x on Debian 12)
-  runc                         # OCI runtime used by containerd
+  etcd-server                  # etcd 3.4 for the API server (oldest stack)
+  containerd                   # CRI runtime (1.6.x on Debian 12; oldest stack)
+  runc                         # OCI runtime used by containerd (1.1.5; oldest stack)
+  crun                         # second OCI runtime, the RuntimeClass crun (both stacks)
+  libseccomp-dev pkgconf       # runc 1.4 links libseccomp through cgo (current stack)
   containernetworking-plugins  # bridge, host-local, loopback CNI plugins
   busybox-static               # busybox image contents
   python3.11-minimal           # python image contents (copied from the host install)
@@ -18,7 +20,7 @@ packages=(
   conntrack                    # kube-proxy clears stale UDP conntrack entries with it
   openssl                      # certificates for the control plane
   util-linux                   # unshare, nsenter, mount
-  gcc libc6-dev                # builds the static pause binary from Kubernetes' pause.c
+  gcc libc6-dev                # the static pause binary from Kubernetes' pause.c; cgo for containerd, runc
   ca-certificates curl         # Go module proxy downloads
 )
 
