@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from kubectl_seccomp.interrupts import shielded
+from kubectl_seccomp.kube import node_labels
 from kubectl_seccomp.kube import nodes as node_ops
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi
@@ -85,6 +86,7 @@ def cleanup(
                         if profiles or f.endswith("-log.json") or (in_use is not None and f not in in_use)
                     ]
                     if doomed:
+                        node_labels.unmark(api, [node], doomed)  # the label goes first: no label without its file
                         node_ops.run_on_nodes(
                             api,
                             settings,

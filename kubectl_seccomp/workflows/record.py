@@ -89,6 +89,7 @@ class RecordOptions:
     exec_command: Optional[str] = None
     output_dir: Path = Path("profiles")
     apply: bool = True
+    node_guard: bool = True
     timeout: float = 300.0
     source: str = "auto"
     node: NodeSettings = field(default_factory=NodeSettings)
@@ -280,6 +281,7 @@ class Recorder:
                 before=before,
                 drop_original_on_failure=self.added_original,
                 agent=self.agent,
+                guard=o.node_guard,
             )
             self.applied = True
         elif o.apply:
@@ -415,6 +417,7 @@ class Recorder:
                 raise NodeCommandFailed(f"node agent failed: {state.errors[0]}")
             dead = [f for f in self.followers if f.done.is_set() and f.node not in state.sources]
             if dead:
+                node_ops.refuse_tampered_pod(self.api, o.node, dead[0].pod, dead[0].node)
                 raise NodeCommandFailed(
                     f"the node agent on {dead[0].node} stopped before it started tracing",
                     hint=f"kubectl -n {o.node.namespace} logs {dead[0].pod}",
