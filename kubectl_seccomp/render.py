@@ -24,7 +24,7 @@ from kubectl_seccomp.workflows._install import ApplyResult
 from kubectl_seccomp.workflows.cleanup import CleanupResult
 from kubectl_seccomp.workflows.record import RecordResult
 from kubectl_seccomp.workflows.rollback import RollbackResult
-from kubectl_seccomp.workflows.status import StatusReport
+from kubectl_seccomp.workflows.status import StatusReport, StatusRow
 
 FORMATS = ("table", "json", "yaml")
 
@@ -306,7 +306,7 @@ def status_table(report: StatusReport, output: str) -> None:
         print("no workloads found", file=sys.stderr)
         return
     table(
-        ["NAMESPACE", "KIND", "NAME", "CONTAINER", "TYPE", "PROFILE", "RECORDING", "ON NODES"],
+        ["NAMESPACE", "KIND", "NAME", "CONTAINER", "TYPE", "PROFILE", "RECORDING", "ON NODES", "GUARD"],
         [
             [
                 row.namespace,
@@ -317,6 +317,7 @@ def status_table(report: StatusReport, output: str) -> None:
                 row.profile or "-",
                 row.recording,
                 f"{row.nodes_present}/{row.nodes_eligible}" if row.nodes_eligible is not None else "-",
+                _guard_cell(row),
             ]
             for row in report.rows
         ],
@@ -328,6 +329,14 @@ def status_table(report: StatusReport, output: str) -> None:
     )
     if counts["unset"]:
         print(f"unset means: {report.unset_means()}", file=sys.stderr)
+
+
+def _guard_cell(row: StatusRow) -> str:
+    if row.profile_type != "Localhost":
+        return "-"
+    if not row.guarded:
+        return "off"
+    return f"on, {row.pending_for_profile} pod(s) Pending" if row.pending_for_profile else "on"
 
 
 def cleanup_summary(result: CleanupResult, output: str) -> None:

@@ -2,7 +2,9 @@
 
 Every pod-template owner and bare Pod (in a namespace or all), per container
 the effective profile type, whether its Localhost file is on the nodes, and
-what ``unset`` means on each node (the kubelet's ``SeccompDefault``).
+what ``unset`` means on each node (the kubelet's ``SeccompDefault``), and
+whether the node guard keeps its pods on nodes with the file (with the pods
+it leaves Pending for want of one).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from kubectl_seccomp.kube import guard as node_guard
 from kubectl_seccomp.kube import nodes as node_ops
 from kubectl_seccomp.kube import owners
 from kubectl_seccomp.kube import workloads as wl
@@ -33,6 +36,8 @@ class StatusRow:
     nodes_present: Optional[int]
     nodes_eligible: Optional[int]
     changed_by_us: bool
+    guarded: bool = False  # the pod template requires the node label of this profile file
+    pending_for_profile: int = 0  # the owner's pods the scheduler leaves Pending: no node has the file
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +52,8 @@ class StatusRow:
             "nodesPresent": self.nodes_present,
             "nodesEligible": self.nodes_eligible,
             "managed": self.changed_by_us,
+            "guarded": self.guarded,
+            "pendingForProfile": self.pending_for_profile,
         }
 
 
@@ -99,6 +106,28 @@ def _status_owners(api: KubeApi, namespace: Optional[str], target: Optional[tupl
     return sorted(found, key=lambda o: (o["metadata"]["namespace"], order[wl.kind_of(o)], o["metadata"]["name"]))
 
 
+def _pending_for_profile(api: KubeApi, owner: Obj) -> int:
+    """Pods of a guarded owner that the scheduler cannot place for their node affinity (the guard's label)."""
+    if wl.kind_of(owner) == POD:
+        pods = [owner]
+    else:
+        try:
+            pods = owners.owner_pods(api, owner)
+        except Forbidden:
+            return 0
+    count = 0
+    for pod in pods:
+        for condition in (pod.get("status") or {}).get("conditions") or []:
+            if (
+                condition.get("type") == "PodScheduled"
+                and condition.get("status") == "False"
+                and condition.get("reason") == "Unschedulable"
+                and "node affinity" in str(condition.get("message", ""))
+            ):
+                count += 1
+    return count
+
+
 def status(
     api: KubeApi,
     *,
@@ -136,6 +165,8 @@ def status(
         key = f"{wl.kind_of(obj)}/{meta['namespace']}/{meta['name']}"
         lock = wl.recording_lock(obj)
         recording = f"since {lock.get('since', '?')}" if lock else "no"
+        required = node_guard.guard_keys(obj)
+        pending = _pending_for_profile(api, obj) if required else 0
         for info in wl.containers(obj):
             setting = wl.effective_seccomp(obj, info) or {}
             profile_type = setting.get("type") or "unset"
@@ -163,6 +194,8 @@ def status(
                     present,
                     eligible,
                     wl.read_originals(obj) is not None,
+                    bool(profile) and node_guard.label_key(profile) in required,
+                    pending if profile else 0,
                 )
             )
     defaults = {node: node_ops.seccomp_default(api, node) for node in every_node} if any(

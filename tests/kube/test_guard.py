@@ -103,3 +103,28 @@ def test_no_node_guard_labels_nothing_and_keeps_the_affinity(tmp_path: Path) -> 
     assert not any(guard.is_guard_key(k) for node in kube.nodes for k in node["metadata"].get("labels") or {})
     assert "affinity" not in kube.deployments[(NS, "web")]["spec"]["template"]["spec"]
     assert "affinity" not in original["spec"]["template"]["spec"]
+
+
+def test_status_shows_the_guard_and_the_pods_it_keeps_pending(tmp_path: Path) -> None:
+    from kubectl_seccomp.workflows.status import status
+
+    kube = FakeKube()
+    kube.add_deployment(NS, web_deployment(replicas=1))
+    options = ApplyOptions(NS, "web", _profile(tmp_path), node=NodeSettings(pod_timeout=5), timeout=5)
+    apply(kube, options, SilentReporter())
+    pod = next(p for (ns, _), p in kube.pods.items() if ns == NS)
+    pod["status"]["phase"] = "Pending"
+    pod["status"]["conditions"] = [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.",
+        }
+    ]
+    report = status(
+        kube, namespace=NS, name="web", settings=NodeSettings(), check_nodes=False, reporter=SilentReporter()
+    )
+    (row,) = report.rows
+    assert row.guarded and row.pending_for_profile == 1
+    assert row.as_dict()["pendingForProfile"] == 1
