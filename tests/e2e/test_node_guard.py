@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +40,10 @@ def spread_deployment(name: str) -> dict[str, Any]:
             ]
         },
     }
-    return http_deployment(name, replicas=1, extra={"affinity": affinity})
+    manifest = http_deployment(name, replicas=1, extra={"affinity": affinity})
+    # with one pod per node a surge pod would find no node: replace in place
+    manifest["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    return manifest
 
 
 def label_key(path: str) -> str:
@@ -175,3 +180,69 @@ def test_without_the_guard_the_same_scale_up_fails_to_start(
         time.sleep(2)
     assert failed, "the pod on the node without the profile did not fail"
     assert failed[0]["spec"]["nodeName"] == fresh
+
+
+HARNESS = Path(__file__).resolve().parents[1] / "cluster" / "harness.py"
+
+
+def harness(*args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(HARNESS), *args], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, f"harness.py {' '.join(args)}: {result.stderr}{result.stdout}"
+
+
+def spread_to_all(kubectl: Any, namespace: str, name: str, replicas: int) -> None:
+    kubectl.run("scale", f"deploy/{name}", "-n", namespace, f"--replicas={replicas}")
+
+
+def test_a_node_that_joins_later_gets_no_pod_with_the_guard_and_failing_ones_without(
+    cluster: Any, namespace: str, tmp_path: Path, forget_labels: list[str]
+) -> None:
+    """The must-show: profiles on 2 nodes, a third node joins, both workloads scale onto it."""
+    kubectl = cluster.kubectl
+    for name in ("guarded", "bare"):
+        manifest = spread_deployment(name)
+        manifest["spec"]["replicas"] = len(cluster.nodes)
+        deploy(kubectl, namespace, manifest)
+    guarded = apply_profile(cluster, namespace, "guarded", tmp_path)
+    bare = apply_profile(cluster, namespace, "bare", tmp_path, "--no-node-guard")
+    forget_labels.extend([guarded, bare])
+    harness("add-node")
+    try:
+        joined = sorted(set(node_labels(kubectl)) - {n.name for n in cluster.nodes})
+        assert len(joined) == 1, joined
+        new = joined[0]
+        assert label_key(guarded) not in node_labels(kubectl)[new]
+        for name in ("guarded", "bare"):
+            spread_to_all(kubectl, namespace, name, len(cluster.nodes) + 1)
+        deadline = time.monotonic() + 180
+        failed: list[dict[str, Any]] = []
+        pending: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not (failed and pending):
+            for pod in pods(kubectl, namespace, "guarded"):
+                assert pod["spec"].get("nodeName") != new, "a guarded pod went to the node without its profile"
+                assert not set(waiting_reasons(pod)) - {"ContainerCreating"}, pod["status"]
+            pending = [
+                p
+                for p in pods(kubectl, namespace, "guarded")
+                if any(
+                    c["type"] == "PodScheduled"
+                    and c.get("reason") == "Unschedulable"
+                    and "node affinity" in c["message"]
+                    for c in p["status"].get("conditions", [])
+                )
+            ]
+            failed = [p for p in pods(kubectl, namespace, "bare") if "CreateContainerError" in waiting_reasons(p)]
+            time.sleep(2)
+        assert len(pending) == 1, "the guarded workload's new pod was not left Pending for its node affinity"
+        assert failed and failed[0]["spec"]["nodeName"] == new, "the unguarded pod on the new node did not fail"
+        rows = json.loads(
+            cli_ok(cluster.kubeconfig, "status", "deploy/guarded", "-n", namespace, "-o", "json", cwd=tmp_path).stdout
+        )["containers"]
+        assert rows[0]["guarded"] and rows[0]["pendingForProfile"] == 1
+        assert (rows[0]["nodesPresent"], rows[0]["nodesEligible"]) == (len(cluster.nodes), len(cluster.nodes) + 1)
+    finally:
+        for name in ("guarded", "bare"):
+            kubectl.run("delete", "deploy", name, "-n", namespace, "--wait=true", check=False)
+        harness("remove-node")
