@@ -298,6 +298,8 @@ def status_table(report: StatusReport, output: str) -> None:
                 "summary": counts,
                 "unsetMeans": report.unset_means() if counts["unset"] else None,
                 "seccompDefault": report.seccomp_default,
+                "orphanFiles": report.orphan_files,
+                "orphanLabels": report.orphan_labels,
             },
             output,
         )
@@ -329,6 +331,12 @@ def status_table(report: StatusReport, output: str) -> None:
     )
     if counts["unset"]:
         print(f"unset means: {report.unset_means()}", file=sys.stderr)
+    if report.orphan_files or report.orphan_labels:
+        print(
+            f"orphans: {report.orphan_files} profile file(s) and {report.orphan_labels} node label(s) no workload "
+            "refers to (kubectl seccomp cleanup --orphans)",
+            file=sys.stderr,
+        )
 
 
 def _guard_cell(row: StatusRow) -> str:
@@ -345,6 +353,7 @@ def cleanup_summary(result: CleanupResult, output: str) -> None:
         "filesRemoved": result.files_removed,
         "namespaceDeleted": result.namespace_deleted,
         "stillRecording": list(result.still_recording),
+        "labelsRemoved": {node: list(keys) for node, keys in result.labels_removed.items()},
     }
     if output != "table":
         emit(data, output)
@@ -352,7 +361,8 @@ def cleanup_summary(result: CleanupResult, output: str) -> None:
     files = sum(len(v) for v in result.files_removed.values())
     print(
         f"deleted {result.objects_deleted} pod(s)/ConfigMap(s), removed {files} profile file(s) from "
-        f"{len(result.files_removed)} node(s)" + ("; namespace deleted" if result.namespace_deleted else ""),
+        f"{len(result.files_removed)} node(s) and {sum(len(k) for k in result.labels_removed.values())} "
+        "node label(s)" + ("; namespace deleted" if result.namespace_deleted else ""),
         file=sys.stderr,
     )
 

@@ -19,7 +19,11 @@ def mark(api: KubeApi, nodes: list[str], paths: list[str]) -> None:
 
 def unmark(api: KubeApi, nodes: list[str], paths: list[str]) -> None:
     """Remove the labels of ``paths`` from ``nodes`` (before or after the files go); gone nodes are skipped."""
-    keys = [label_key(path) for path in paths]
+    unmark_keys(api, nodes, [label_key(path) for path in paths])
+
+
+def unmark_keys(api: KubeApi, nodes: list[str], keys: list[str]) -> None:
+    """Remove the guard labels ``keys`` from ``nodes``; gone nodes are skipped."""
     for node in nodes:
         with contextlib.suppress(NotFound):
             api.patch_node(node, label_patch(keys, present=False))

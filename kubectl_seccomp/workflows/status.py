@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from kubectl_seccomp.kube import guard as node_guard
+from kubectl_seccomp.kube import node_labels, owners
 from kubectl_seccomp.kube import nodes as node_ops
-from kubectl_seccomp.kube import owners
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi, Obj
 from kubectl_seccomp.kube.errors import Forbidden
 from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.targets import DEPLOYMENT, KINDS, POD
-from kubectl_seccomp.workflows._common import Reporter, new_run_id, quiet_delete_run
+from kubectl_seccomp.workflows import _orphans
+from kubectl_seccomp.workflows._common import Reporter, new_run_id, profiles_in_use, quiet_delete_run
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class StatusReport:
 
     rows: tuple[StatusRow, ...]
     seccomp_default: dict[str, Optional[bool]]  # node -> kubelet SeccompDefault (None: could not read)
+    orphan_files: Optional[int] = None  # profile files nothing refers to (None: not looked at)
+    orphan_labels: Optional[int] = None  # node-guard labels of no file in use on their node
 
     def counts(self) -> dict[str, int]:
         counts = {"Localhost": 0, "RuntimeDefault": 0, "Unconfined": 0, "unset": 0}
@@ -148,7 +151,9 @@ def status(
         for info in wl.containers(obj)
     )
     every_node = [node.name for node in node_ops.all_nodes(api)]
-    if check_nodes and localhost_needed:
+    labelled = any(node_labels.guard_labels(node) for node in api.list_nodes())
+    orphans: Optional[_orphans.Orphans] = None
+    if check_nodes and (localhost_needed or labelled):
         run_id = new_run_id()
         try:
             node_ops.ensure_namespace(api, settings.namespace)
@@ -159,6 +164,10 @@ def status(
         for node, files in found.items():
             for path in files:
                 presence.setdefault(path, set()).add(node)
+        try:
+            orphans = _orphans.find(api, found, profiles_in_use(api, None))
+        except Forbidden:  # cannot see every namespace: cannot tell an orphan
+            orphans = None
     rows = []
     for obj in objects:
         meta = obj["metadata"]
@@ -201,4 +210,6 @@ def status(
     defaults = {node: node_ops.seccomp_default(api, node) for node in every_node} if any(
         row.profile_type == "unset" for row in rows
     ) else {}
-    return StatusReport(tuple(rows), defaults)
+    if orphans is None:
+        return StatusReport(tuple(rows), defaults)
+    return StatusReport(tuple(rows), defaults, orphans.file_count(), orphans.label_count())

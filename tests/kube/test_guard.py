@@ -128,3 +128,40 @@ def test_status_shows_the_guard_and_the_pods_it_keeps_pending(tmp_path: Path) ->
     (row,) = report.rows
     assert row.guarded and row.pending_for_profile == 1
     assert row.as_dict()["pendingForProfile"] == 1
+
+
+def test_orphans_are_counted_and_removed_after_the_workload_went(tmp_path: Path) -> None:
+    from kubectl_seccomp.kube.node_pods import ROLE_LABEL
+    from kubectl_seccomp.workflows.cleanup import cleanup_orphans
+    from kubectl_seccomp.workflows.status import status
+
+    kube = FakeKube()
+    kube.add_deployment(NS, web_deployment(replicas=1))
+    options = ApplyOptions(NS, "web", _profile(tmp_path), node=NodeSettings(pod_timeout=5), timeout=5)
+    path = apply(kube, options, SilentReporter()).profiles["web"]
+    on_nodes = {node["metadata"]["name"]: [path] for node in kube.nodes}
+
+    def listing(pod: Any) -> tuple[str, str]:
+        if pod["metadata"]["labels"][ROLE_LABEL] == "list":
+            return ("Succeeded", json.dumps(on_nodes[pod["spec"]["nodeName"]]))
+        return ("Succeeded", "")
+
+    kube.node_output = listing
+    settings = NodeSettings(pod_timeout=5)
+    kept = status(kube, namespace=None, name=None, settings=settings, check_nodes=True, reporter=SilentReporter())
+    assert (kept.orphan_files, kept.orphan_labels) == (0, 0)
+
+    kube.delete_object("Deployment", NS, "web")  # as when its namespace is deleted
+    for key in [k for k in kube.pods if k[0] == NS]:
+        del kube.pods[key]
+    report = status(kube, namespace=None, name=None, settings=settings, check_nodes=True, reporter=SilentReporter())
+    assert (report.orphan_files, report.orphan_labels) == (len(kube.nodes), len(kube.nodes))
+
+    kube.node_commands.clear()
+    result = cleanup_orphans(kube, settings=settings, reporter=SilentReporter())
+    assert result.files_removed == on_nodes
+    assert result.labels_removed == {name: [guard.label_key(path)] for name in on_nodes}
+    assert not any(guard.is_guard_key(k) for node in kube.nodes for k in node["metadata"].get("labels") or {})
+    removals = [(node, " ".join(cmd)) for node, cmd in kube.node_commands if " remove " in " ".join(cmd)]
+    assert sorted(node for node, _ in removals) == sorted(on_nodes)
+    assert all(path in command for _, command in removals)
