@@ -246,3 +246,33 @@ def test_a_node_that_joins_later_gets_no_pod_with_the_guard_and_failing_ones_wit
         for name in ("guarded", "bare"):
             kubectl.run("delete", "deploy", name, "-n", namespace, "--wait=true", check=False)
         harness("remove-node")
+
+
+def test_cleanup_orphans_after_the_namespace_was_deleted(
+    cluster: Any, tmp_path: Path, forget_labels: list[str]
+) -> None:
+    kubectl = cluster.kubectl
+    doomed = f"e2e-orphans-{time.monotonic_ns() % 100000}"
+    kubectl.run("create", "namespace", doomed)
+    try:
+        deadline = time.monotonic() + 60
+        while kubectl.run("get", "serviceaccount/default", "-n", doomed, check=False).returncode != 0:
+            assert time.monotonic() < deadline, "no default service account"
+            time.sleep(0.5)
+        deploy(kubectl, doomed, http_deployment("gone", replicas=1))
+        path = apply_profile(cluster, doomed, "gone", tmp_path)
+        forget_labels.append(path)
+        assert all((Path(n.seccomp_dir) / path).is_file() for n in cluster.nodes)
+    finally:
+        kubectl.run("delete", "namespace", doomed, "--wait=true", "--timeout=180s", check=False, timeout=200)
+    status = json.loads(cli_ok(cluster.kubeconfig, "status", "-A", "-o", "json", cwd=tmp_path).stdout)
+    assert status["orphanFiles"] >= len(cluster.nodes) and status["orphanLabels"] >= len(cluster.nodes), status
+
+    result = json.loads(cli_ok(cluster.kubeconfig, "cleanup", "--orphans", "-o", "json", cwd=tmp_path).stdout)
+    for node in cluster.nodes:
+        assert path in result["filesRemoved"][node.name]
+        assert label_key(path) in result["labelsRemoved"][node.name]
+        assert not (Path(node.seccomp_dir) / path).exists()
+    assert not any(label_key(path) in labels for labels in node_labels(kubectl).values())
+    after = json.loads(cli_ok(cluster.kubeconfig, "status", "-A", "-o", "json", cwd=tmp_path).stdout)
+    assert after["orphanFiles"] in (0, None) and after["orphanLabels"] in (0, None), after
