@@ -25,7 +25,8 @@ STATE is /var/lib/ksc-cluster unless KSC_CLUSTER_DIR says otherwise):
 * etcd on 127.0.0.1:23790, plain HTTP, data in STATE/etcd.
 * kube-apiserver on 0.0.0.0:6443 (Node,RBAC authorization, NodeRestriction,
   service-account tokens), kube-controller-manager, kube-scheduler.
-* Per node: containerd (runc by default, Debian's crun for the RuntimeClass ``crun``; the CNI bridge plugin), a
+* Per node: containerd (runc by default; on the oldest stack Debian's crun for
+  the RuntimeClass ``crun``; the CNI bridge plugin), a
   kubelet (cgroupfs driver) and kube-proxy (iptables). Each node lives in its
   own mount namespace in which its own directories are bind-mounted over
   /var/lib/kubelet, /var/log/pods, /var/log/containers and /run/netns, so
@@ -84,7 +85,7 @@ POD_CIDR = "10.244.0.0/16"
 SERVICE_IP = "10.96.0.1"
 CLUSTER_DNS = "10.96.0.10"
 CNI_BIN = "/usr/lib/cni"
-CRUN = "/usr/bin/crun"  # Debian's, on both stacks: the second runtime handler, RuntimeClass "crun"
+CRUN = "/usr/bin/crun"  # Debian's: the second runtime handler, RuntimeClass "crun" (Stack.runtime_classes)
 READY_TIMEOUT = float(os.environ.get("KSC_READY_TIMEOUT", "180"))
 NODE_PATHS = ("/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/run/netns")
 
@@ -147,6 +148,15 @@ class Stack:
 
     def is_built(self) -> bool:
         return all(p.is_built() for p in self.programs)
+
+    @property
+    def runtime_classes(self) -> tuple[str, ...]:
+        """RuntimeClasses besides the default runc: Debian's crun where it can run containerd's specs.
+
+        crun 1.8.1 refuses OCI runtime-spec 1.2 and newer ("unknown version specified"), and
+        containerd 2.x writes 1.2 or newer for every container and sandbox.
+        """
+        return () if self.containerd_v2 else ("crun",)
 
 
 STACKS = {
@@ -443,7 +453,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 
 def containerd_config_v3(node: Node, stack: Stack) -> str:
-    """containerd 2.x: the CRI options moved to the cri.v1.images and cri.v1.runtime plugins."""
+    """containerd 2.x: the CRI options moved to the cri.v1.images and cri.v1.runtime plugins.
+
+    Version 3 is what containerd 2.0-2.3 write. 2.4 reads it and logs that it migrated it to its
+    version 4, which renames only sections we do not set.
+    """
     runtime = 'plugins."io.containerd.cri.v1.runtime"'
     return f"""\
 version = 3
@@ -480,13 +494,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       [{runtime}.containerd.runtimes.runc.options]
         BinaryName = "{stack.runc}"
         SystemdCgroup = false
-    # The RuntimeClass crun: Debian's crun through the same shim.
-    [{runtime}.containerd.runtimes.crun]
-      runtime_type = "io.containerd.runc.v2"
-      runtime_path = "{stack.shim}"
-      [{runtime}.containerd.runtimes.crun.options]
-        BinaryName = "{CRUN}"
-        SystemdCgroup = false
+    # No crun handler: see Stack.runtime_classes.
   [{runtime}.cni]
     bin_dirs = ["{CNI_BIN}"]
     conf_dir = "{node.dir / "cni"}"
@@ -902,9 +910,12 @@ COREFILE = """\
 """  # No `forward`: there is nothing upstream to ask on this machine.
 
 
-def runtime_class_manifests() -> list[dict[str, Any]]:
-    """The RuntimeClass of containerd's second runtime handler (see containerd_config)."""
-    return [{"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "crun"}, "handler": "crun"}]
+def runtime_class_manifests(stack: Stack) -> list[dict[str, Any]]:
+    """The RuntimeClass of each extra runtime handler of containerd (see containerd_config)."""
+    return [
+        {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": name}, "handler": name}
+        for name in stack.runtime_classes
+    ]
 
 
 def dns_manifests() -> list[dict[str, Any]]:
@@ -979,9 +990,9 @@ def dns_manifests() -> list[dict[str, Any]]:
     ]
 
 
-def deploy_cluster_objects() -> None:
+def deploy_cluster_objects(stack: Stack) -> None:
     """Apply the RuntimeClasses and dns_manifests(), and wait until CoreDNS is ready."""
-    items = runtime_class_manifests() + dns_manifests()
+    items = runtime_class_manifests(stack) + dns_manifests()
     manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
     result = subprocess.run(
         ["kubectl", f"--kubeconfig={KUBECONFIG}", "apply", "-f", "-"], input=manifest, capture_output=True, text=True
@@ -1055,7 +1066,7 @@ def cmd_up(node_count: int, stack: Stack, explicit: bool) -> None:
         for node in nodes:
             start_node(node, stack, archives)
         wait_ready(nodes)
-        deploy_cluster_objects()
+        deploy_cluster_objects(stack)
     except (HarnessError, subprocess.CalledProcessError, OSError, KeyboardInterrupt) as err:
         reason = str(err) or type(err).__name__
         print(f"up: failed ({reason}); stopping what was started", file=sys.stderr)
@@ -1076,7 +1087,7 @@ def check_host(stack: Stack) -> None:
             stack.containerd,
             stack.ctr,
             stack.runc,
-            CRUN,
+            *([CRUN] if stack.runtime_classes else []),
             "ip",
             "iptables",
             "openssl",
@@ -1124,7 +1135,7 @@ def write_status_file(nodes: list[Node], stack: Stack) -> None:
             }
             for n in nodes
         ],
-        "runtime_classes": [m["metadata"]["name"] for m in runtime_class_manifests()],
+        "runtime_classes": list(stack.runtime_classes),
         "images": [images.PAUSE_IMAGE, images.BUSYBOX_IMAGE, images.PYTHON_IMAGE, images.COREDNS_IMAGE],
         "logs": str(LOGS),
     }
