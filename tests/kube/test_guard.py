@@ -165,3 +165,28 @@ def test_orphans_are_counted_and_removed_after_the_workload_went(tmp_path: Path)
     removals = [(node, " ".join(cmd)) for node, cmd in kube.node_commands if " remove " in " ".join(cmd)]
     assert sorted(node for node, _ in removals) == sorted(on_nodes)
     assert all(path in command for _, command in removals)
+
+
+def test_every_kind_gets_the_guard_where_its_pod_spec_is() -> None:
+    from tests.kube.fake import json_patch
+
+    spec = {"containers": [{"name": "c", "image": "i"}], "affinity": required({"matchExpressions": [OS]})}
+    cronjob = {
+        "kind": "CronJob",
+        "metadata": {"name": "c"},
+        "spec": {"jobTemplate": {"spec": {"template": {"spec": copy.deepcopy(spec)}}}},
+    }
+    key = "profiles.kubectl-seccomp.io/aa"
+    patched = json_patch(cronjob, guard.affinity_ops(cronjob, [key]))
+    terms = patched["spec"]["jobTemplate"]["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]["nodeSelectorTerms"]
+    assert terms == [{"matchExpressions": [OS, {"key": key, "operator": "Exists"}]}]
+    assert json_patch(patched, guard.affinity_ops(patched, [])) == cronjob
+    pod = {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    job = {"kind": "Job", "metadata": {"name": "j"}, "spec": {"template": {"spec": {"containers": []}}}}
+    assert guard.guarded_manifest(pod, [key])["spec"]["affinity"] == guard.guarded_affinity(None, [key])
+    assert guard.guarded_manifest(job, [key])["spec"]["template"]["spec"]["affinity"] == guard.guarded_affinity(
+        None, [key]
+    )
+    assert "affinity" not in pod["spec"]  # a copy
