@@ -236,6 +236,7 @@ def apply_data(result: ApplyResult) -> dict[str, Json]:
         "patch": list(result.patch),
         "manifest": result.manifest,
         "removedFiles": list(result.removed),
+        "nodeGuard": list(result.guard),
     }
 
 
@@ -261,6 +262,8 @@ def apply_summary(results: Sequence[ApplyResult], output: str) -> None:
             )
         else:
             print(f"applied on {len(result.nodes)} node(s); pods are Ready", file=sys.stderr)
+        if result.guard:
+            print(f"node guard: pods only go to nodes labelled {', '.join(result.guard)}", file=sys.stderr)
         for path in result.removed:
             print(f"removed {path} from the nodes: no pod uses it any more", file=sys.stderr)
 
