@@ -168,26 +168,25 @@ def create_payload(
     return payload
 
 
+def tamper_error(settings: NodeSettings, where: str, output: str) -> Optional[PayloadTampered]:
+    """The :class:`PayloadTampered` error if a node pod's ``output`` says it refused its ConfigMap."""
+    report = tampered(output)
+    if report is None:
+        return None
+    return PayloadTampered(
+        f"tampered payload: key {report.key} of ConfigMap {settings.namespace}/{report.configmap} "
+        f"has sha256 {report.found[:16]}, not the {report.expected[:16]} we created it with "
+        f"({where} refused to use it); nothing was changed",
+        hint=f"someone edited ConfigMaps in namespace {settings.namespace}: check who may "
+        f"(kubectl auth can-i update configmaps -n {settings.namespace} --list), then run again",
+    )
+
+
 def refuse_tampered(settings: NodeSettings, node: str, output: str) -> None:
     """Raise :class:`PayloadTampered` if a node pod's ``output`` says it refused its ConfigMap."""
-    report = tampered(output)
-    if report is not None:
-        raise PayloadTampered(
-            f"tampered payload: key {report.key} of ConfigMap {settings.namespace}/{report.configmap} "
-            f"has sha256 {report.found[:16]}, not the {report.expected[:16]} we created it with "
-            f"(node {node} refused to use it); nothing was changed",
-            hint=f"someone edited ConfigMaps in namespace {settings.namespace}: check who may "
-            f"(kubectl auth can-i update configmaps -n {settings.namespace} --list), then run again",
-        )
-
-
-def refuse_tampered_pod(api: KubeApi, settings: NodeSettings, name: str, node: str) -> None:
-    """:func:`refuse_tampered` on the log of the node pod ``name``, if it can be read."""
-    try:
-        output = api.pod_log(settings.namespace, name)
-    except KubeError:
-        return
-    refuse_tampered(settings, node, output)
+    error = tamper_error(settings, f"node {node}", output)
+    if error is not None:
+        raise error
 
 
 def run_on_nodes(
@@ -289,22 +288,31 @@ def wait_running(api: KubeApi, settings: NodeSettings, name: str) -> None:
         if phase == "Running":
             return
         if phase in ("Succeeded", "Failed") or problem:
-            try:
-                output = api.pod_log(settings.namespace, name, tail_lines=5).strip()
-            except Exception:
-                output = ""
-            refuse_tampered(settings, str((pod.get("spec") or {}).get("nodeName")), output)
-            raise NodeCommandFailed(
-                f"node agent pod {name} stopped before tracing: {problem or phase} {output}".strip(),
-                hint=f"kubectl -n {settings.namespace} describe pod {name}; "
-                "--image must name an image with python3 that the node has or can pull",
-            )
+            raise stopped_early(api, settings, name, f"{problem or phase}")
         if time.monotonic() > deadline:
             raise NodeCommandFailed(
                 f"node agent pod {name} did not start within {settings.pod_timeout:.0f}s",
                 hint=f"kubectl -n {settings.namespace} describe pod {name}",
             )
         time.sleep(0.3)
+
+
+def stopped_early(api: KubeApi, settings: NodeSettings, name: str, why: str = "") -> NodeCommandFailed:
+    """The error for an agent pod that ended before it traced, with the last lines it printed
+    (:class:`PayloadTampered` if it refused its ConfigMap)."""
+    try:
+        lines = api.pod_log(settings.namespace, name, tail_lines=5)
+    except Exception:  # a pod that never started has no log; the hint still says where to look
+        lines = ""
+    tampered_payload = tamper_error(settings, f"pod {name}", lines)
+    if tampered_payload is not None:
+        return tampered_payload
+    output = " ".join(lines.split())
+    return NodeCommandFailed(
+        f"node agent pod {name} stopped before tracing: {why} {output}".strip(),
+        hint=f"kubectl -n {settings.namespace} describe pod {name}; "
+        "--image must name an image with python3 that the node has or can pull",
+    )
 
 
 def follow(api: KubeApi, settings: NodeSettings, name: str) -> LogStream:
@@ -477,12 +485,13 @@ __all__ = [
     "our_configmaps",
     "our_pods",
     "refuse_tampered",
-    "refuse_tampered_pod",
     "remove_commands",
     "remove_profiles",
     "run_on_nodes",
     "seccomp_default",
     "shell_command",
     "start_follower",
+    "stopped_early",
+    "tamper_error",
     "wait_running",
 ]

@@ -417,11 +417,7 @@ class Recorder:
                 raise NodeCommandFailed(f"node agent failed: {state.errors[0]}")
             dead = [f for f in self.followers if f.done.is_set() and f.node not in state.sources]
             if dead:
-                node_ops.refuse_tampered_pod(self.api, o.node, dead[0].pod, dead[0].node)
-                raise NodeCommandFailed(
-                    f"the node agent on {dead[0].node} stopped before it started tracing",
-                    hint=f"kubectl -n {o.node.namespace} logs {dead[0].pod}",
-                )
+                raise node_ops.stopped_early(self.api, o.node, dead[0].pod, f"on {dead[0].node}")
 
     def drain(self, state: TraceState, timeout: float) -> None:
         """Feed queued events into ``state``; wait up to ``timeout`` for the first."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -320,12 +321,18 @@ def test_pods_bare_or_owned(cluster: Any, namespace: str, tmp_path: Path) -> Non
     kubectl.apply(logged, namespace)
     kubectl.run("wait", "--for=condition=Ready", "pod/logged", "-n", namespace, "--timeout=120s", timeout=130)
     uid = get(kubectl, "pod", "logged", namespace)["metadata"]["uid"]
+    # work started while recording: a process exec'd into the container runs under its filter
+    work = (
+        f"kubectl --kubeconfig={cluster.kubeconfig} exec -n {namespace} logged -- python3 -c "
+        "\"import os; os.listdir('/'); open('/tmp/y', 'w').write('y')\"; " + EXEC_REQUESTS
+    )
     result = cli_ok(
-        cluster.kubeconfig, "record", "po/logged", "-n", namespace, "--exec", EXEC_REQUESTS, "--no-apply",
-        cwd=tmp_path,
+        cluster.kubeconfig, "record", "po/logged", "-n", namespace, "--exec", work, "--no-apply", cwd=tmp_path
     )
     assert "--exec command exited with code 0" in result.stderr
-    assert {"accept4", "recvfrom", "sendto"} <= profile_names(tmp_path / "profiles" / namespace / "logged-web.json")
+    recorded = tmp_path / "profiles" / namespace / "logged-web.json"
+    assert recorded.exists(), result.stderr
+    assert {"getdents64", "openat", "write"} <= profile_names(recorded), result.stderr
     after = get(kubectl, "pod", "logged", namespace)
     assert after["metadata"]["uid"] == uid and RECORDING not in (after["metadata"].get("annotations") or {})
     for node in cluster.nodes:  # the agent ran on the pod's node only, and removed the log profile there
@@ -402,7 +409,14 @@ def test_status_all_namespaces_lists_every_kind(cluster: Any, namespace: str, tm
     assert report["unsetMeans"].startswith("Unconfined")  # the test cluster's kubelets: SeccompDefault off
 
     table = cli_ok(cluster.kubeconfig, "status", "-A", "--no-nodes", cwd=tmp_path)
-    assert f"{len(report['containers'])} containers: {counts['Localhost']} Localhost" in table.stderr
+    # other tests' namespaces come and go meanwhile: check the line against this table's own rows
+    summary = re.search(r"(\d+) containers: (\d+) Localhost, (\d+) RuntimeDefault, (\d+) Unconfined, (\d+) unset",
+                        table.stderr)
+    assert summary, table.stderr
+    total, *per_type = (int(n) for n in summary.groups())
+    rows = table.stdout.strip().splitlines()[1:]
+    assert total == sum(per_type) == len(rows)
+    assert per_type[1] == sum(" RuntimeDefault " in row for row in rows) >= 1
     assert "unset means: Unconfined" in table.stderr
 
 
