@@ -10,7 +10,7 @@ packages=(
   etcd-server                  # etcd 3.4 for the API server (oldest stack)
   containerd                   # CRI runtime (1.6.x on Debian 12; oldest stack)
   runc                         # OCI runtime used by containerd (1.1.5; oldest stack)
-  crun                         # second OCI runtime, the RuntimeClass crun (both stacks)
+  crun                         # second OCI runtime, the RuntimeClass crun (oldest stack)
   libseccomp-dev pkgconf       # runc 1.4 links libseccomp through cgo (current stack)
   containernetworking-plugins  # bridge, host-local, loopback CNI plugins
   busybox-static               # busybox image contents
