@@ -24,7 +24,7 @@ from kubectl_seccomp.workflows._install import ApplyResult
 from kubectl_seccomp.workflows.cleanup import CleanupResult
 from kubectl_seccomp.workflows.record import RecordResult
 from kubectl_seccomp.workflows.rollback import RollbackResult
-from kubectl_seccomp.workflows.status import StatusReport
+from kubectl_seccomp.workflows.status import StatusReport, StatusRow
 
 FORMATS = ("table", "json", "yaml")
 
@@ -236,6 +236,7 @@ def apply_data(result: ApplyResult) -> dict[str, Json]:
         "patch": list(result.patch),
         "manifest": result.manifest,
         "removedFiles": list(result.removed),
+        "nodeGuard": list(result.guard),
     }
 
 
@@ -261,6 +262,8 @@ def apply_summary(results: Sequence[ApplyResult], output: str) -> None:
             )
         else:
             print(f"applied on {len(result.nodes)} node(s); pods are Ready", file=sys.stderr)
+        if result.guard:
+            print(f"node guard: pods only go to nodes labelled {', '.join(result.guard)}", file=sys.stderr)
         for path in result.removed:
             print(f"removed {path} from the nodes: no pod uses it any more", file=sys.stderr)
 
@@ -298,6 +301,8 @@ def status_table(report: StatusReport, output: str) -> None:
                 "summary": counts,
                 "unsetMeans": report.unset_means() if counts["unset"] else None,
                 "seccompDefault": report.seccomp_default,
+                "orphanFiles": report.orphan_files,
+                "orphanLabels": report.orphan_labels,
             },
             output,
         )
@@ -306,7 +311,7 @@ def status_table(report: StatusReport, output: str) -> None:
         print("no workloads found", file=sys.stderr)
         return
     table(
-        ["NAMESPACE", "KIND", "NAME", "CONTAINER", "TYPE", "PROFILE", "RECORDING", "ON NODES"],
+        ["NAMESPACE", "KIND", "NAME", "CONTAINER", "TYPE", "PROFILE", "RECORDING", "ON NODES", "GUARD"],
         [
             [
                 row.namespace,
@@ -317,6 +322,7 @@ def status_table(report: StatusReport, output: str) -> None:
                 row.profile or "-",
                 row.recording,
                 f"{row.nodes_present}/{row.nodes_eligible}" if row.nodes_eligible is not None else "-",
+                _guard_cell(row),
             ]
             for row in report.rows
         ],
@@ -328,6 +334,20 @@ def status_table(report: StatusReport, output: str) -> None:
     )
     if counts["unset"]:
         print(f"unset means: {report.unset_means()}", file=sys.stderr)
+    if report.orphan_files or report.orphan_labels:
+        print(
+            f"orphans: {report.orphan_files} profile file(s) and {report.orphan_labels} node label(s) no workload "
+            "refers to (kubectl seccomp cleanup --orphans)",
+            file=sys.stderr,
+        )
+
+
+def _guard_cell(row: StatusRow) -> str:
+    if row.profile_type != "Localhost":
+        return "-"
+    if not row.guarded:
+        return "off"
+    return f"on, {row.pending_for_profile} pod(s) Pending" if row.pending_for_profile else "on"
 
 
 def cleanup_summary(result: CleanupResult, output: str) -> None:
@@ -336,6 +356,7 @@ def cleanup_summary(result: CleanupResult, output: str) -> None:
         "filesRemoved": result.files_removed,
         "namespaceDeleted": result.namespace_deleted,
         "stillRecording": list(result.still_recording),
+        "labelsRemoved": {node: list(keys) for node, keys in result.labels_removed.items()},
     }
     if output != "table":
         emit(data, output)
@@ -343,7 +364,8 @@ def cleanup_summary(result: CleanupResult, output: str) -> None:
     files = sum(len(v) for v in result.files_removed.values())
     print(
         f"deleted {result.objects_deleted} pod(s)/ConfigMap(s), removed {files} profile file(s) from "
-        f"{len(result.files_removed)} node(s)" + ("; namespace deleted" if result.namespace_deleted else ""),
+        f"{len(result.files_removed)} node(s) and {sum(len(k) for k in result.labels_removed.values())} "
+        "node label(s)" + ("; namespace deleted" if result.namespace_deleted else ""),
         file=sys.stderr,
     )
 

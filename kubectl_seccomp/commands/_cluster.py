@@ -26,6 +26,12 @@ AGENT_NAMESPACE = typer.Option(
 SECCOMP_ROOT = typer.Option(
     "/var/lib/kubelet/seccomp", "--seccomp-root", help="The kubelet's seccomp directory on the nodes."
 )
+NODE_GUARD = typer.Option(
+    True,
+    "--node-guard/--no-node-guard",
+    help="Label the nodes holding each profile and require that label in the pod template, "
+    "so no pod lands on a node without its profile (e.g. a node that joined later).",
+)
 SELECTOR = typer.Option(
     None, "--selector", "-l", help="With a kind alone (deploy -l app=web): every workload of it matching."
 )

@@ -25,6 +25,7 @@ def command(
     agent_namespace: str = opts.AGENT_NAMESPACE,
     seccomp_root: str = opts.SECCOMP_ROOT,
     output: str = opts.OUTPUT,
+    node_guard: bool = opts.NODE_GUARD,
 ) -> int:
     """Put a profile on the nodes and point the containers at it; roll back if pods fail.
 
@@ -50,6 +51,7 @@ def command(
         containers=tuple(containers or ()),
         timeout=rollout_timeout,
         dry_run=dry_run,
+        node_guard=node_guard,
         node=opts.node_settings(image, agent_namespace, seccomp_root),
     )
     results = []

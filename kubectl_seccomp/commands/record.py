@@ -56,6 +56,7 @@ def command(
         help="Also allow calls that a filter denied while recording (left out by default, as in generate).",
     ),
     output: str = typer.Option("table", "-o", "--output-format", help="Summary format: table, json or yaml."),
+    node_guard: bool = opts.NODE_GUARD,
 ) -> int:
     """Record the syscalls of a workload's containers and give each a tight profile.
 
@@ -84,6 +85,7 @@ def command(
         exec_command=exec_command,
         output_dir=output_dir,
         apply=not no_apply,
+        node_guard=node_guard,
         timeout=rollout_timeout,
         source=source,
         log_denials=log_denials,

@@ -122,6 +122,10 @@ class KubeApi(ABC):
         ...
 
     @abstractmethod
+    def patch_node(self, name: str, merge_patch: Obj) -> Obj:
+        """A JSON merge patch of a node (our labels: a ``None`` value removes one)."""
+
+    @abstractmethod
     def node_configz(self, name: str) -> Obj:
         """The kubelet's running configuration (``/api/v1/nodes/NAME/proxy/configz``)."""
 
@@ -388,6 +392,17 @@ class ClientApi(KubeApi):
 
     def list_nodes(self) -> list[Obj]:
         return self._list("nodes", None, lambda: self._core.list_node(_preload_content=False))
+
+    def patch_node(self, name: str, merge_patch: Obj) -> Obj:
+        return self._call(
+            "patch",
+            "nodes",
+            None,
+            name,
+            lambda: _json(  # type: ignore[no-any-return]
+                self._core.patch_node(name, merge_patch, _preload_content=False)
+            ),
+        )
 
     def node_configz(self, name: str) -> Obj:
         return self._call(  # type: ignore[no-any-return]

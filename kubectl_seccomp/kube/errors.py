@@ -75,6 +75,12 @@ class NodeCommandFailed(KubeError):
     """A node pod (install, remove, list, follow) failed."""
 
 
+class PayloadTampered(NodeCommandFailed):
+    """A node pod refused its ConfigMap: a key's sha256 is not the one in the pod's spec."""
+
+    exit_code = 9
+
+
 def _status_message(body: Any) -> str:
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")

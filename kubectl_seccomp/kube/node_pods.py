@@ -10,6 +10,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from kubectl_seccomp.kube.payload import CONFIGMAP_DIR, Payload, verified
 from kubectl_seccomp.observed import PLATFORM_ARCHES
 
 Obj = dict[str, Any]
@@ -73,14 +74,25 @@ def node_pod(
     run_id: str,
     node: str,
     settings: NodeSettings,
-    configmap: str,
+    configmap: Payload,
     command: list[str],
     follow: bool = False,
     seccomp_mount: bool = False,
 ) -> Obj:
-    """The pod manifest of one node job (see the module docstring for its host access)."""
-    volumes: list[Obj] = [{"name": "payload", "configMap": {"name": configmap}}]
-    mounts: list[Obj] = [{"name": "payload", "mountPath": PAYLOAD_DIR, "readOnly": True}]
+    """The pod manifest of one node job (see the module docstring for its host access).
+
+    ``command`` runs only after the payload's keys were checked against the
+    digests written into the pod's own command (see :mod:`.payload`), from the
+    verified copy in ``PAYLOAD_DIR``.
+    """
+    volumes: list[Obj] = [
+        {"name": "configmap", "configMap": {"name": configmap.name}},
+        {"name": "payload", "emptyDir": {"sizeLimit": "64Mi"}},
+    ]
+    mounts: list[Obj] = [
+        {"name": "configmap", "mountPath": CONFIGMAP_DIR, "readOnly": True},
+        {"name": "payload", "mountPath": PAYLOAD_DIR},
+    ]
     security: Obj = {
         "runAsUser": 0,
         "allowPrivilegeEscalation": False,
@@ -113,7 +125,7 @@ def node_pod(
             "name": "agent",
             "image": settings.image,
             "imagePullPolicy": "IfNotPresent",
-            "command": command,
+            "command": verified(command, configmap, PAYLOAD_DIR),
             "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "NODE_NAME", "value": node}],
             "securityContext": security,
             "volumeMounts": mounts,

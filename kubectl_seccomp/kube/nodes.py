@@ -26,7 +26,9 @@ Each pod gets the smallest host access its job needs:
 
 The agent zipapp and the profiles to install travel in one ConfigMap per run
 (``binaryData``), so nothing needs a registry or a custom image: any image
-with ``python3`` (``--image``) works. Everything is labelled with
+with ``python3`` (``--image``) works. Each pod checks the ConfigMap against
+the digests in its own spec before it uses it (:mod:`.payload`); a refusal
+is :class:`PayloadTampered`. Everything is labelled with
 ``app.kubernetes.io/managed-by=kubectl-seccomp`` and the run's id, which is
 how ``cleanup`` finds leftovers of a killed CLI.
 """
@@ -40,7 +42,7 @@ import time
 from typing import Optional
 
 from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
-from kubectl_seccomp.kube.errors import Conflict, KubeError, NodeCommandFailed, NotFound
+from kubectl_seccomp.kube.errors import Conflict, KubeError, NodeCommandFailed, NotFound, PayloadTampered
 from kubectl_seccomp.kube.node_pods import (
     AGENT_KEY,
     DEFAULT_IMAGE,
@@ -69,6 +71,7 @@ from kubectl_seccomp.kube.node_pods import (
     remove_commands,
     shell_command,
 )
+from kubectl_seccomp.kube.payload import Payload, payload_of, tampered
 
 
 def _ready(node: Obj) -> bool:
@@ -147,10 +150,11 @@ def ensure_namespace(api: KubeApi, name: str, *, timeout: float = 90.0) -> None:
 
 def create_payload(
     api: KubeApi, settings: NodeSettings, run_id: str, agent: bytes, files: Optional[dict[str, str]] = None
-) -> str:
-    """The run's ConfigMap: the agent zipapp and the profile texts (keys f0, f1, ...)."""
+) -> Payload:
+    """The run's ConfigMap: the agent zipapp and the profile texts (keys f0, f1, ...), with their digests."""
     name = f"kubectl-seccomp-{run_id}"
     binary: dict[str, str] = {AGENT_KEY: base64.b64encode(agent).decode("ascii")}
+    payload = payload_of(name, binary, dict(files or {}))
     api.create_configmap(
         settings.namespace,
         {
@@ -161,7 +165,28 @@ def create_payload(
             "data": dict(files or {}),
         },
     )
-    return name
+    return payload
+
+
+def tamper_error(settings: NodeSettings, where: str, output: str) -> Optional[PayloadTampered]:
+    """The :class:`PayloadTampered` error if a node pod's ``output`` says it refused its ConfigMap."""
+    report = tampered(output)
+    if report is None:
+        return None
+    return PayloadTampered(
+        f"tampered payload: key {report.key} of ConfigMap {settings.namespace}/{report.configmap} "
+        f"has sha256 {report.found[:16]}, not the {report.expected[:16]} we created it with "
+        f"({where} refused to use it); nothing was changed",
+        hint=f"someone edited ConfigMaps in namespace {settings.namespace}: check who may "
+        f"(kubectl auth can-i update configmaps -n {settings.namespace} --list), then run again",
+    )
+
+
+def refuse_tampered(settings: NodeSettings, node: str, output: str) -> None:
+    """Raise :class:`PayloadTampered` if a node pod's ``output`` says it refused its ConfigMap."""
+    error = tamper_error(settings, f"node {node}", output)
+    if error is not None:
+        raise error
 
 
 def run_on_nodes(
@@ -170,7 +195,7 @@ def run_on_nodes(
     *,
     role: str,
     run_id: str,
-    configmap: str,
+    configmap: Payload,
     commands: dict[str, list[str]],
 ) -> list[NodeResult]:
     """Run one command per node (``{node: command}``) in parallel pods; their output, or an error."""
@@ -197,6 +222,7 @@ def run_on_nodes(
                     except Exception:  # a pod that never started has no log
                         output = ""
                     if phase != "Succeeded":
+                        refuse_tampered(settings, node, output)
                         detail = problem or (output.strip().splitlines() or ["no output"])[-1]
                         raise NodeCommandFailed(
                             f"{role} on node {node} failed: {detail}",
@@ -232,7 +258,7 @@ def start_follower(
     *,
     run_id: str,
     node: str,
-    configmap: str,
+    configmap: Payload,
     args: list[str],
     log_profile: Optional[str] = None,
 ) -> str:
@@ -272,11 +298,16 @@ def wait_running(api: KubeApi, settings: NodeSettings, name: str) -> None:
 
 
 def stopped_early(api: KubeApi, settings: NodeSettings, name: str, why: str = "") -> NodeCommandFailed:
-    """The error for an agent pod that ended before it traced, with the last lines it printed."""
+    """The error for an agent pod that ended before it traced, with the last lines it printed
+    (:class:`PayloadTampered` if it refused its ConfigMap)."""
     try:
-        output = " ".join(api.pod_log(settings.namespace, name, tail_lines=5).split())
+        lines = api.pod_log(settings.namespace, name, tail_lines=5)
     except Exception:  # a pod that never started has no log; the hint still says where to look
-        output = ""
+        lines = ""
+    tampered_payload = tamper_error(settings, f"pod {name}", lines)
+    if tampered_payload is not None:
+        return tampered_payload
+    output = " ".join(lines.split())
     return NodeCommandFailed(
         f"node agent pod {name} stopped before tracing: {why} {output}".strip(),
         hint=f"kubectl -n {settings.namespace} describe pod {name}; "
@@ -320,7 +351,7 @@ def delete_run_objects(api: KubeApi, settings: NodeSettings, run_id: Optional[st
 
 
 def list_profiles(
-    api: KubeApi, settings: NodeSettings, *, run_id: str, configmap: str, nodes: list[str]
+    api: KubeApi, settings: NodeSettings, *, run_id: str, configmap: Payload, nodes: list[str]
 ) -> dict[str, list[str]]:
     """The profile files under ``kubectl-seccomp/`` on each node."""
     command = ["python3", "-c", LIST_SCRIPT, HOST_ROOT]
@@ -400,7 +431,7 @@ def _run_with_payload(
         run_on_nodes(api, settings, role=role, run_id=run_id, configmap=configmap, commands=commands)
     finally:
         with contextlib.suppress(NotFound):
-            api.delete_configmap(settings.namespace, configmap)
+            api.delete_configmap(settings.namespace, configmap.name)
 
 
 def all_nodes(api: KubeApi) -> list[Node]:
@@ -437,6 +468,7 @@ __all__ = [
     "Node",
     "NodeResult",
     "NodeSettings",
+    "Payload",
     "all_nodes",
     "arch_names",
     "create_payload",
@@ -452,6 +484,7 @@ __all__ = [
     "node_pod",
     "our_configmaps",
     "our_pods",
+    "refuse_tampered",
     "remove_commands",
     "remove_profiles",
     "run_on_nodes",
@@ -459,5 +492,6 @@ __all__ = [
     "shell_command",
     "start_follower",
     "stopped_early",
+    "tamper_error",
     "wait_running",
 ]

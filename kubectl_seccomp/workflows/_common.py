@@ -14,8 +14,8 @@ import time
 from typing import Optional, Protocol
 
 from kubectl_seccomp.errors import SeccompError, UsageError
+from kubectl_seccomp.kube import node_labels, owners
 from kubectl_seccomp.kube import nodes as node_ops
-from kubectl_seccomp.kube import owners
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi, Obj
 from kubectl_seccomp.kube.errors import KubeError, NotFound
@@ -134,13 +134,10 @@ def remove_unused(
         unused = sorted(set(candidates) - profiles_in_use(api, namespace))
         if unused:
             reporter.phase(f"removing {len(unused)} profile file(s) no pod uses any more: {', '.join(unused)}")
+            every_node = [n.name for n in node_ops.all_nodes(api)]
+            node_labels.unmark(api, every_node, unused)  # the label goes first: no label without its file
             node_ops.remove_profiles(
-                api,
-                settings,
-                run_id=run_id,
-                agent=agent or agent_zipapp(),
-                nodes=[n.name for n in node_ops.all_nodes(api)],
-                paths=unused,
+                api, settings, run_id=run_id, agent=agent or agent_zipapp(), nodes=every_node, paths=unused
             )
         return tuple(unused)
     except SeccompError as error:

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from kubectl_seccomp.interrupts import shielded
+from kubectl_seccomp.kube import guard as node_guard
+from kubectl_seccomp.kube import node_labels, owners
 from kubectl_seccomp.kube import nodes as node_ops
-from kubectl_seccomp.kube import owners
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi, Obj
 from kubectl_seccomp.kube.errors import KubeError, RolloutFailed
@@ -17,7 +18,7 @@ from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.kube.workloads import Originals
 from kubectl_seccomp.profile import Profile
 from kubectl_seccomp.targets import CRONJOB, DEPLOYMENT, JOB, POD
-from kubectl_seccomp.workflows._common import Reporter, agent_zipapp, applied_path, remove_unused
+from kubectl_seccomp.workflows._common import Reporter, agent_zipapp, applied_path, is_ours, remove_unused
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ApplyResult:
     kind: str = DEPLOYMENT
     manifest: Optional[Obj] = None  # Jobs and Pods: the manifest to re-create, patched
     removed: tuple[str, ...] = ()  # previous profile files no pod refers to any more
+    guard: tuple[str, ...] = ()  # the node labels the pod template requires (node guard)
 
 
 def restore_settings(
@@ -43,8 +45,10 @@ def restore_settings(
     run_id: Optional[str],
     drop_original: bool,
     kind: str = DEPLOYMENT,
+    guard: Optional[list[str]] = None,
 ) -> Obj:
-    """Give every container its ``before`` setting back; remove our lock (and the original annotation)."""
+    """Give every container its ``before`` setting back; remove our lock (and the original annotation);
+    with ``guard``, require exactly those node labels again (the node guard before the change)."""
     owner = api.get_object(kind, namespace, name)
     settings: dict[tuple[str, bool], Any] = {}
     if kind not in (JOB, POD):  # their templates are immutable: we never changed them
@@ -59,6 +63,8 @@ def restore_settings(
     if drop_original:
         changes[wl.ORIGINAL_ANNOTATION] = None
     ops = wl.seccomp_ops(owner, settings) + wl.annotation_ops(owner, changes)
+    if guard is not None and kind not in (JOB, POD):
+        ops += node_guard.affinity_ops(owner, guard)
     if not [op for op in ops if op["op"] != "test"]:
         return owner
     return owners.patch(api, owner, ops)
@@ -71,12 +77,32 @@ def wanted_settings(owner: Obj, paths: dict[str, str]) -> dict[tuple[str, bool],
     }
 
 
-def owner_patch(owner: Obj, wanted: dict[tuple[str, bool], Any], before: Originals) -> list[Obj]:
-    """The JSON Patch pointing containers at profiles (and saving ``before``, the first time)."""
+def owner_patch(
+    owner: Obj, wanted: dict[tuple[str, bool], Any], before: Originals, guard: Optional[list[str]] = None
+) -> list[Obj]:
+    """The JSON Patch pointing containers at profiles (and saving ``before``, the first time);
+    with ``guard``, the pod template then requires exactly those node labels."""
     ops = wl.seccomp_ops(owner, wanted)
     if wl.read_originals(owner) is None:
         ops += wl.annotation_ops(owner, {wl.ORIGINAL_ANNOTATION: before.to_json()})
+    if guard is not None:
+        ops += node_guard.affinity_ops(owner, guard)
     return ops
+
+
+def guarded_files(owner: Obj, paths: dict[str, str]) -> list[str]:
+    """Our applied profile files the owner's containers use once they use ``paths`` (``{container: path}``)."""
+    files: list[str] = []
+    for info in wl.containers(owner):
+        path = paths.get(info.name) or (wl.effective_seccomp(owner, info) or {}).get("localhostProfile")
+        if path and is_ours(str(path)) and not str(path).endswith("-log.json") and path not in files:
+            files.append(str(path))
+    return files
+
+
+def guard_for(owner: Obj, paths: dict[str, str], enabled: bool) -> list[str]:
+    """The node labels the pod template is to require: one per profile file it uses (none when disabled)."""
+    return [node_guard.label_key(path) for path in guarded_files(owner, paths)] if enabled else []
 
 
 def apply_profiles(
@@ -93,14 +119,17 @@ def apply_profiles(
     drop_original_on_failure: bool,
     agent: Optional[bytes] = None,
     kind: str = DEPLOYMENT,
+    guard: bool = True,
 ) -> ApplyResult:
     """Install ``{container: profile}`` on the nodes, point the containers at them, wait.
 
     Deployments, StatefulSets and DaemonSets roll; on a failed rollout (or
     Ctrl-C) the containers get their ``before`` settings back and we wait for
     that rollout too, then the error goes up with the evidence of the failed
-    pods. A CronJob's ``jobTemplate`` is patched (its next Job uses it). A Job's
-    or Pod's template cannot change: the result carries the patched manifest.
+    pods. With ``guard`` (the node guard) the nodes holding the files get their
+    labels and the pod template requires them; without it, it requires none.
+    A CronJob's ``jobTemplate`` is patched (its next Job uses it). A Job's or
+    Pod's template cannot change: the result carries the patched manifest.
     """
     owner = api.get_object(kind, namespace, name)
     eligible = node_ops.eligible_nodes(api, wl.pod_spec(owner))
@@ -125,10 +154,15 @@ def apply_profiles(
     )
     wanted = wanted_settings(owner, paths)
     node_names = tuple(n.name for n in eligible)
+    keys = guard_for(owner, paths, guard)
+    if guard:
+        node_labels.mark(api, list(node_names), guarded_files(owner, paths))
     if kind in (JOB, POD):
-        manifest = wl.patched_manifest(owner, wanted)
-        return ApplyResult(namespace, name, tuple(paths), paths, node_names, (), False, kind, manifest)
-    ops = owner_patch(owner, wanted, before)
+        manifest = node_guard.guarded_manifest(wl.patched_manifest(owner, wanted), keys)
+        return ApplyResult(
+            namespace, name, tuple(paths), paths, node_names, (), False, kind, manifest, guard=tuple(keys)
+        )
+    ops = owner_patch(owner, wanted, before, keys)
     if kind == CRONJOB:
         reporter.phase(f"pointing {', '.join(paths)} of cronjob {name}'s jobTemplate at the new profile(s)")
         owners.patch(api, owner, ops)
@@ -137,7 +171,9 @@ def apply_profiles(
         _roll_or_restore(api, owner, ops, before, drop_original_on_failure, timeout, reporter)
     stale = [p for p in previous if p and p not in paths.values()]
     removed = remove_unused(api, settings, run_id, agent, stale, reporter)
-    return ApplyResult(namespace, name, tuple(paths), paths, node_names, tuple(ops), False, kind, None, removed)
+    return ApplyResult(
+        namespace, name, tuple(paths), paths, node_names, tuple(ops), False, kind, None, removed, tuple(keys)
+    )
 
 
 def _roll_or_restore(
@@ -160,7 +196,14 @@ def _roll_or_restore(
         with shielded(reporter.warn):
             reporter.warn("rolling back to the previous settings")
             restore_settings(
-                api, kind=kind, namespace=namespace, name=name, before=before, run_id=None, drop_original=drop_original
+                api,
+                kind=kind,
+                namespace=namespace,
+                name=name,
+                before=before,
+                run_id=None,
+                drop_original=drop_original,
+                guard=node_guard.guard_keys(owner),
             )
             try:
                 owners.wait_rollout(

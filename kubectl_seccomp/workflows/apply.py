@@ -17,7 +17,7 @@ from kubectl_seccomp.kube.workloads import Originals
 from kubectl_seccomp.profile import Profile
 from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD
 from kubectl_seccomp.workflows._common import Reporter, applied_path, check_owner, new_run_id, quiet_delete_run
-from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, owner_patch, wanted_settings
+from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, guard_for, owner_patch, wanted_settings
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class ApplyOptions:
     dry_run: bool = False
     node: NodeSettings = field(default_factory=NodeSettings)
     kind: str = DEPLOYMENT
+    node_guard: bool = True
 
 
 def load_profile(path: str, reporter: Reporter) -> Profile:
@@ -72,7 +73,8 @@ def apply(api: KubeApi, options: ApplyOptions, reporter: Reporter) -> ApplyResul
             return ApplyResult(
                 options.namespace, options.name, tuple(paths), paths, (), (), True, options.kind, manifest
             )
-        ops = owner_patch(owner, wanted, wl.current_originals(owner))  # what apply_profiles sends
+        keys = guard_for(owner, paths, options.node_guard)
+        ops = owner_patch(owner, wanted, wl.current_originals(owner), keys)  # what apply_profiles sends
         return ApplyResult(options.namespace, options.name, tuple(paths), paths, (), tuple(ops), True, options.kind)
     before = wl.current_originals(owner)
     run_id = new_run_id()
@@ -102,6 +104,7 @@ def _apply_and_clean(
             run_id=run_id,
             before=before,
             drop_original_on_failure=wl.read_originals(owner) is None,
+            guard=options.node_guard,
         )
     finally:
         with shielded(reporter.warn):

@@ -1,22 +1,25 @@
 """The core of ``kubectl seccomp cleanup``: everything the plugin left behind,
-removed (node pods, ConfigMaps, copy Jobs, log profiles, unused profile files,
-our namespace).
+removed (node pods, ConfigMaps, copy Jobs, log profiles, unused profile files
+and their node-guard labels, our namespace); or, with ``--orphans``, only the
+profile files and labels nothing refers to any more.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from kubectl_seccomp.interrupts import shielded
+from kubectl_seccomp.kube import node_labels
 from kubectl_seccomp.kube import nodes as node_ops
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi
 from kubectl_seccomp.kube.errors import Forbidden, NotFound
 from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.targets import JOB, KINDS, POD, short_name
+from kubectl_seccomp.workflows import _orphans
 from kubectl_seccomp.workflows._common import Reporter, agent_zipapp, new_run_id, profiles_in_use, quiet_delete_run
 
 
@@ -39,6 +42,7 @@ class CleanupResult:
     files_removed: dict[str, list[str]]
     namespace_deleted: bool
     still_recording: tuple[str, ...]
+    labels_removed: dict[str, list[str]] = field(default_factory=dict)  # node -> node-guard label keys
 
 
 def cleanup(
@@ -64,6 +68,7 @@ def cleanup(
         deleted = node_ops.delete_run_objects(api, settings)
         deleted += _delete_copy_jobs(api, reporter)
         removed: dict[str, list[str]] = {}
+        labels_removed: dict[str, list[str]] = {}
         nodes = [node.name for node in node_ops.all_nodes(api)]
         if nodes:
             reporter.phase(f"looking for profile files on {len(nodes)} node(s)")
@@ -85,6 +90,7 @@ def cleanup(
                         if profiles or f.endswith("-log.json") or (in_use is not None and f not in in_use)
                     ]
                     if doomed:
+                        node_labels.unmark(api, [node], doomed)  # the label goes first: no label without its file
                         node_ops.run_on_nodes(
                             api,
                             settings,
@@ -94,6 +100,11 @@ def cleanup(
                             commands={node: node_ops.shell_command(node_ops.remove_commands(doomed))},
                         )
                         removed[node] = doomed
+                if profiles or in_use is not None:  # labels of no file in use on their node
+                    kept = {node: [f for f in files if f not in removed.get(node, [])] for node, files in found.items()}
+                    labels_removed = _orphans.find(api, kept, in_use or set()).labels
+                    for node, keys in labels_removed.items():
+                        node_labels.unmark_keys(api, [node], keys)
             finally:
                 quiet_delete_run(api, settings, run_id)
         namespace_deleted = False
@@ -111,4 +122,27 @@ def cleanup(
                 except NotFound:
                     break
                 time.sleep(1)
-    return CleanupResult(deleted, removed, namespace_deleted, tuple(still))
+    return CleanupResult(deleted, removed, namespace_deleted, tuple(still), labels_removed)
+
+
+def cleanup_orphans(api: KubeApi, *, settings: NodeSettings, reporter: Reporter) -> CleanupResult:
+    """Remove only the profile files and node-guard labels no pod or workload in the cluster refers to."""
+    nodes = [node.name for node in node_ops.all_nodes(api)]
+    in_use = profiles_in_use(api, None)  # all namespaces: a file of another namespace is not an orphan
+    run_id = new_run_id()
+    with shielded(reporter.warn):
+        reporter.phase(f"looking for orphaned profile files and labels on {len(nodes)} node(s)")
+        node_ops.ensure_namespace(api, settings.namespace)
+        try:
+            payload = node_ops.create_payload(api, settings, run_id, agent_zipapp())
+            found = node_ops.list_profiles(api, settings, run_id=run_id, configmap=payload, nodes=nodes)
+            orphans = _orphans.find(api, found, in_use)
+            if orphans.files or orphans.labels:
+                reporter.phase(
+                    f"removing {orphans.file_count()} orphaned profile file(s) and "
+                    f"{orphans.label_count()} node label(s)"
+                )
+                _orphans.remove(api, settings, run_id=run_id, payload=payload, orphans=orphans)
+        finally:
+            quiet_delete_run(api, settings, run_id)
+    return CleanupResult(0, orphans.files, False, (), orphans.labels)

@@ -94,6 +94,7 @@ class RecordOptions:
     exec_command: Optional[str] = None
     output_dir: Path = Path("profiles")
     apply: bool = True
+    node_guard: bool = True
     timeout: float = 300.0
     source: str = "auto"
     node: NodeSettings = field(default_factory=NodeSettings)
@@ -287,6 +288,7 @@ class Recorder:
                 before=before,
                 drop_original_on_failure=self.added_original,
                 agent=self.agent,
+                guard=o.node_guard,
             )
             self.applied = True
         elif o.apply:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from kubectl_seccomp.interrupts import shielded
+from kubectl_seccomp.kube import guard as node_guard
 from kubectl_seccomp.kube import owners
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi
@@ -41,7 +42,7 @@ def rollback(
             f"{wl.describe(owner)} has no settings saved by kubectl seccomp (annotation {wl.ORIGINAL_ANNOTATION})",
             hint="it was never changed by this plugin, or was rolled back already",
         )
-    ops = wl.restore_ops(owner, originals)
+    ops = wl.restore_ops(owner, originals) + node_guard.affinity_ops(owner, [])  # the node guard goes too
     restored = {
         info.name: (originals.init_containers if info.init else originals.containers).get(info.name)
         for info in wl.containers(owner)

@@ -2,7 +2,9 @@
 
 Every pod-template owner and bare Pod (in a namespace or all), per container
 the effective profile type, whether its Localhost file is on the nodes, and
-what ``unset`` means on each node (the kubelet's ``SeccompDefault``).
+what ``unset`` means on each node (the kubelet's ``SeccompDefault``), and
+whether the node guard keeps its pods on nodes with the file (with the pods
+it leaves Pending for want of one).
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from kubectl_seccomp.kube import guard as node_guard
+from kubectl_seccomp.kube import node_labels, owners
 from kubectl_seccomp.kube import nodes as node_ops
-from kubectl_seccomp.kube import owners
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi, Obj
 from kubectl_seccomp.kube.errors import Forbidden
 from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.targets import DEPLOYMENT, KINDS, POD
-from kubectl_seccomp.workflows._common import Reporter, new_run_id, quiet_delete_run
+from kubectl_seccomp.workflows import _orphans
+from kubectl_seccomp.workflows._common import Reporter, new_run_id, profiles_in_use, quiet_delete_run
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class StatusRow:
     nodes_present: Optional[int]
     nodes_eligible: Optional[int]
     changed_by_us: bool
+    guarded: bool = False  # the pod template requires the node label of this profile file
+    pending_for_profile: int = 0  # the owner's pods the scheduler leaves Pending: no node has the file
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +53,8 @@ class StatusRow:
             "nodesPresent": self.nodes_present,
             "nodesEligible": self.nodes_eligible,
             "managed": self.changed_by_us,
+            "guarded": self.guarded,
+            "pendingForProfile": self.pending_for_profile,
         }
 
 
@@ -56,6 +64,8 @@ class StatusReport:
 
     rows: tuple[StatusRow, ...]
     seccomp_default: dict[str, Optional[bool]]  # node -> kubelet SeccompDefault (None: could not read)
+    orphan_files: Optional[int] = None  # profile files nothing refers to (None: not looked at)
+    orphan_labels: Optional[int] = None  # node-guard labels of no file in use on their node
 
     def counts(self) -> dict[str, int]:
         counts = {"Localhost": 0, "RuntimeDefault": 0, "Unconfined": 0, "unset": 0}
@@ -99,6 +109,28 @@ def _status_owners(api: KubeApi, namespace: Optional[str], target: Optional[tupl
     return sorted(found, key=lambda o: (o["metadata"]["namespace"], order[wl.kind_of(o)], o["metadata"]["name"]))
 
 
+def _pending_for_profile(api: KubeApi, owner: Obj) -> int:
+    """Pods of a guarded owner that the scheduler cannot place for their node affinity (the guard's label)."""
+    if wl.kind_of(owner) == POD:
+        pods = [owner]
+    else:
+        try:
+            pods = owners.owner_pods(api, owner)
+        except Forbidden:
+            return 0
+    count = 0
+    for pod in pods:
+        for condition in (pod.get("status") or {}).get("conditions") or []:
+            if (
+                condition.get("type") == "PodScheduled"
+                and condition.get("status") == "False"
+                and condition.get("reason") == "Unschedulable"
+                and "node affinity" in str(condition.get("message", ""))
+            ):
+                count += 1
+    return count
+
+
 def status(
     api: KubeApi,
     *,
@@ -119,7 +151,9 @@ def status(
         for info in wl.containers(obj)
     )
     every_node = [node.name for node in node_ops.all_nodes(api)]
-    if check_nodes and localhost_needed:
+    labelled = any(node_labels.guard_labels(node) for node in api.list_nodes())
+    orphans: Optional[_orphans.Orphans] = None
+    if check_nodes and (localhost_needed or labelled):
         run_id = new_run_id()
         try:
             node_ops.ensure_namespace(api, settings.namespace)
@@ -130,12 +164,18 @@ def status(
         for node, files in found.items():
             for path in files:
                 presence.setdefault(path, set()).add(node)
+        try:
+            orphans = _orphans.find(api, found, profiles_in_use(api, None))
+        except Forbidden:  # cannot see every namespace: cannot tell an orphan
+            orphans = None
     rows = []
     for obj in objects:
         meta = obj["metadata"]
         key = f"{wl.kind_of(obj)}/{meta['namespace']}/{meta['name']}"
         lock = wl.recording_lock(obj)
         recording = f"since {lock.get('since', '?')}" if lock else "no"
+        required = node_guard.guard_keys(obj)
+        pending = _pending_for_profile(api, obj) if required else 0
         for info in wl.containers(obj):
             setting = wl.effective_seccomp(obj, info) or {}
             profile_type = setting.get("type") or "unset"
@@ -163,9 +203,13 @@ def status(
                     present,
                     eligible,
                     wl.read_originals(obj) is not None,
+                    bool(profile) and node_guard.label_key(profile) in required,
+                    pending if profile else 0,
                 )
             )
     defaults = {node: node_ops.seccomp_default(api, node) for node in every_node} if any(
         row.profile_type == "unset" for row in rows
     ) else {}
-    return StatusReport(tuple(rows), defaults)
+    if orphans is None:
+        return StatusReport(tuple(rows), defaults)
+    return StatusReport(tuple(rows), defaults, orphans.file_count(), orphans.label_count())

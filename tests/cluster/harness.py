@@ -5,6 +5,8 @@
     python3 tests/cluster/harness.py up          # start the cluster, wait until nodes are Ready
     python3 tests/cluster/harness.py status      # what runs, exit 1 if the cluster is not up
     python3 tests/cluster/harness.py kubeconfig  # print the admin kubeconfig path
+    python3 tests/cluster/harness.py add-node    # join one more node (its own containerd, netns, root dir)
+    python3 tests/cluster/harness.py remove-node # take the node added last away again (`down` stops it too)
     python3 tests/cluster/harness.py down        # stop everything, unmount, remove state
 
 ``build`` and ``up`` take ``--stack`` (default ``current``, or ``KSC_STACK``):
@@ -392,9 +394,15 @@ def make_pki(nodes: list[Node]) -> None:
         server = f"https://{HOST_IP}:{API_PORT}" if user == "kube-proxy" else local
         write_kubeconfig(target, user, crt, key, server)
     for node in nodes:
-        crt, key = pki.make_cert(d, f"{node.name}-client", cn=f"system:node:{node.name}", org="system:nodes")
-        write_kubeconfig(node.dir / "kubeconfig", node.name, crt, key, f"https://{HOST_IP}:{API_PORT}")
-        pki.make_cert(d, f"{node.name}-serving", cn=node.name, server=True, dns=(node.name,), ips=(node.ip,))
+        node_pki(node)
+
+
+def node_pki(node: Node) -> None:
+    """The kubelet's client kubeconfig and serving certificate, signed by the cluster's CA."""
+    d = STATE / "pki"
+    crt, key = pki.make_cert(d, f"{node.name}-client", cn=f"system:node:{node.name}", org="system:nodes")
+    write_kubeconfig(node.dir / "kubeconfig", node.name, crt, key, f"https://{HOST_IP}:{API_PORT}")
+    pki.make_cert(d, f"{node.name}-serving", cn=node.name, server=True, dns=(node.name,), ips=(node.ip,))
 
 
 def containerd_config(node: Node, stack: Stack) -> str:
@@ -648,17 +656,21 @@ def setup_network(nodes: list[Node]) -> None:
 
 def teardown_network(nodes: list[Node]) -> None:
     for node in nodes:
-        run(["ip", "route", "del", node.pod_cidr], check=False)
-        if node.netns is not None:
-            run(["ip", "link", "del", f"{node.name}-h"[:15]], check=False)
-            run(["ip", "netns", "del", node.netns], check=False)
-        else:
-            # Node 1's CNI bridge lives in the host namespace.
-            run(["ip", "link", "del", "cni0"], check=False)
+        teardown_node_network(node)
     run(["ip", "link", "del", HOST_BRIDGE], check=False)
     for flag in ("-s", "-d"):
         run(["iptables", "-D", "FORWARD", flag, POD_CIDR, "-j", "ACCEPT"], check=False)
     remove_chains_in_host_namespace(("KUBE-", "CNI-"))
+
+
+def teardown_node_network(node: Node) -> None:
+    run(["ip", "route", "del", node.pod_cidr], check=False)
+    if node.netns is not None:
+        run(["ip", "link", "del", f"{node.name}-h"[:15]], check=False)
+        run(["ip", "netns", "del", node.netns], check=False)
+    else:
+        # Node 1's CNI bridge lives in the host namespace.
+        run(["ip", "link", "del", "cni0"], check=False)
 
 
 def remove_chains_in_host_namespace(prefixes: tuple[str, ...]) -> None:
@@ -1211,6 +1223,64 @@ def cmd_down() -> None:
     print("down: cluster stopped and state removed")
 
 
+# ---------------------------------------------------------------- add-node / remove-node
+
+
+def cmd_add_node() -> None:
+    """Join one more node (kubelet, containerd, network namespace, root directory) to the running cluster."""
+    nodes = cluster_nodes()
+    if not nodes:
+        raise HarnessError("no cluster: run `harness.py up` first")
+    stack = running_stack()
+    node = Node(len(nodes) + 1)
+    started = time.monotonic()
+    pause_c = k8sbuild.pause_source(stack.kubernetes)
+    archives = images.image_archives(IMAGE_CACHE, pause_c, k8sbuild.coredns_binary())
+    node.dir.mkdir(parents=True, exist_ok=True)
+    # Counted at once, so that `down` stops it even if it never becomes Ready.
+    write_status_file([*nodes, node], stack)
+    try:
+        node_pki(node)
+        setup_network([node])
+        start_node(node, stack, archives)
+        wait_ready([*nodes, node])
+    except (HarnessError, subprocess.CalledProcessError, OSError, KeyboardInterrupt) as err:
+        reason = str(err) or type(err).__name__
+        print(f"add-node: failed ({reason}); removing {node.name}", file=sys.stderr)
+        remove_node(node, nodes, stack)
+        raise HarnessError(f"add-node failed: {reason}. Logs in {LOGS}.") from err
+    print(f"add-node: {node.name} ready in {time.monotonic() - started:.0f}s ({len(nodes) + 1} nodes)")
+
+
+def cmd_remove_node() -> None:
+    """Take the last node added by add-node away: its pods, its Node object, its processes and files."""
+    nodes = cluster_nodes()
+    if len(nodes) <= 1:
+        raise HarnessError("the cluster has no node to remove (the first node carries the cluster's DNS)")
+    node, rest = nodes[-1], nodes[:-1]
+    remove_node(node, rest, running_stack())
+    print(f"remove-node: {node.name} removed ({len(rest)} nodes)")
+
+
+def remove_node(node: Node, rest: list[Node], stack: Stack) -> None:
+    kubectl("delete", "node", node.name, "--wait=true", "--timeout=60s", check=False)
+    stop(f"{node.name}-kubelet")
+    stop_containers(node, stack)
+    names = [f"{node.name}-{part}" for part in ("kube-proxy", "containerd", "ns")]
+    for name in names:
+        stop(name)
+    kill_cgroup_leftovers(node)
+    teardown_node_network(node)
+    unmount_under(node.dir, node.run)
+    for path in (node.dir, node.run):
+        if path.exists():
+            shutil.rmtree(path)
+    order = STATE / "pids" / "order"
+    gone = {*names, f"{node.name}-kubelet"}
+    order.write_text("".join(f"{name}\n" for name in recorded_names() if name not in gone))
+    write_status_file(rest, stack)
+
+
 # ---------------------------------------------------------------- status / main
 
 
@@ -1245,6 +1315,8 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="show processes and nodes")
     status.add_argument("--json", action="store_true")
     sub.add_parser("kubeconfig", help="print the admin kubeconfig path")
+    sub.add_parser("add-node", help="join one more node to the running cluster (its own containerd, netns, root)")
+    sub.add_parser("remove-node", help="remove the node added last by add-node")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
@@ -1260,6 +1332,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_status(args.json)
         elif args.command == "kubeconfig":
             print(KUBECONFIG)
+        elif args.command == "add-node":
+            cmd_add_node()
+        elif args.command == "remove-node":
+            cmd_remove_node()
     except HarnessError as err:
         print(f"harness: {err}", file=sys.stderr)
         return 1

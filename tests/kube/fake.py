@@ -516,6 +516,18 @@ class FakeKube(KubeApi):
     def list_nodes(self) -> list[Obj]:
         return copy.deepcopy(self.nodes)
 
+    def patch_node(self, name: str, merge_patch: Obj) -> Obj:
+        for node in self.nodes:
+            if node["metadata"]["name"] == name:
+                labels = node["metadata"].setdefault("labels", {})
+                for key, value in ((merge_patch.get("metadata") or {}).get("labels") or {}).items():
+                    if value is None:
+                        labels.pop(key, None)
+                    else:
+                        labels[key] = value
+                return copy.deepcopy(node)
+        raise NotFound(f"nodes {name!r} not found")
+
     def get_namespace(self, name: str) -> Obj:
         try:
             return copy.deepcopy(self.namespaces[name])
