@@ -34,6 +34,19 @@ TIMEOUT = typer.Option(
     "5m", "--timeout", help="How long a rollout may take before we roll back (e.g. 90s, 5m)."
 )
 
+MODE_HELP = (
+    "enforce: deny what the profile does not allow (EPERM); complain: allow it and log it "
+    "(SCMP_ACT_LOG; `kubectl seccomp watch` shows it)."
+)
+
+
+def mode(text: Optional[str]) -> Optional[str]:
+    """A checked ``--mode``; None stays None."""
+    if text is not None and text not in ("enforce", "complain"):
+        raise UsageError(f"--mode {text!r} is not a mode", hint="use --mode enforce or --mode complain")
+    return text
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
 

@@ -38,6 +38,7 @@ def command(
         help="Directory for the profiles: DIR/<namespace>/<name>-<container>.json.",
     ),
     no_apply: bool = typer.Option(False, "--no-apply", help="Write the profiles, do not apply them."),
+    mode: str = typer.Option("enforce", "--mode", help="How the recorded profiles are applied. " + opts.MODE_HELP),
     timeout: str = opts.TIMEOUT,
     image: str = opts.IMAGE,
     agent_namespace: str = opts.AGENT_NAMESPACE,
@@ -88,6 +89,7 @@ def command(
         source=source,
         log_denials=log_denials,
         include_denied=include_denied,
+        mode=opts.mode(mode) or "enforce",
         node=opts.node_settings(image, agent_namespace, seccomp_root),
     )
     results = []

@@ -58,7 +58,7 @@ from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
 from kubectl_seccomp.kube.errors import KubeError, NodeCommandFailed, NotFound, RolloutFailed
 from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.observed import profile_for
-from kubectl_seccomp.profile import Profile
+from kubectl_seccomp.profile import ENFORCE, Profile
 from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD, short_name
 from kubectl_seccomp.trace import Target, TraceState, TraceView, parse_event
 from kubectl_seccomp.workflows._common import (
@@ -71,6 +71,7 @@ from kubectl_seccomp.workflows._common import (
     new_run_id,
 )
 from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, restore_settings
+from kubectl_seccomp.workflows._modes import flag_refusal_explained
 
 
 class RecordReporter(Reporter, Protocol):
@@ -97,6 +98,7 @@ class RecordOptions:
     settle: float = 1.0  # seconds to keep tracing after the stop, for records in flight
     kind: str = DEPLOYMENT
     include_denied: bool = False  # also allow calls a filter denied (seen with --log-denials profiles)
+    mode: str = ENFORCE  # how the recorded profiles are applied (the files written are always enforce)
 
 
 @dataclass(frozen=True)
@@ -262,25 +264,26 @@ class Recorder:
 
         results = self.write(state)
         applied = None
-        usable = {r.container: r.profile for r in results if r.profile is not None}
+        usable = {r.container: r.profile.in_mode(o.mode) for r in results if r.profile is not None}
         if o.apply and usable:
             before = self.before
             assert before is not None
             self.reporter.phase("applying the recorded profiles")
-            applied = apply_profiles(
-                self.api,
-                kind=o.kind,
-                namespace=o.namespace,
-                name=o.name,
-                profiles=usable,
-                settings=o.node,
-                timeout=o.timeout,
-                reporter=self.reporter,
-                run_id=self.run_id,
-                before=before,
-                drop_original_on_failure=self.added_original,
-                agent=self.agent,
-            )
+            with flag_refusal_explained(usable.values()):
+                applied = apply_profiles(
+                    self.api,
+                    kind=o.kind,
+                    namespace=o.namespace,
+                    name=o.name,
+                    profiles=usable,
+                    settings=o.node,
+                    timeout=o.timeout,
+                    reporter=self.reporter,
+                    run_id=self.run_id,
+                    before=before,
+                    drop_original_on_failure=self.added_original,
+                    agent=self.agent,
+                )
             self.applied = True
         elif o.apply:
             self.warn("no container produced any syscall: nothing to apply")
