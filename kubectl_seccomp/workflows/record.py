@@ -42,7 +42,6 @@ import os
 import queue
 import shlex
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,13 +53,15 @@ from kubectl_seccomp.interrupts import shielded, sigterm_as_interrupt
 from kubectl_seccomp.kube import nodes as node_ops
 from kubectl_seccomp.kube import owners
 from kubectl_seccomp.kube import workloads as wl
-from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
+from kubectl_seccomp.kube.api import KubeApi, Obj
 from kubectl_seccomp.kube.errors import KubeError, NodeCommandFailed, NotFound, RolloutFailed
 from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.observed import profile_for
 from kubectl_seccomp.profile import ENFORCE, Profile
 from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD, short_name
-from kubectl_seccomp.trace import Target, TraceState, TraceView, parse_event
+from kubectl_seccomp.trace import TraceState, TraceView
+from kubectl_seccomp.workflows._agents import AgentFollower as _Follower
+from kubectl_seccomp.workflows._agents import container_targets
 from kubectl_seccomp.workflows._common import (
     PROFILE_DIR,
     Reporter,
@@ -128,57 +129,6 @@ class RecordResult:
     applied: Optional[ApplyResult]
     warnings: tuple[str, ...]
     kind: str = DEPLOYMENT
-
-
-class _Follower:
-    """One node's agent: its pod, its log stream read by a thread into a shared queue."""
-
-    def __init__(self, node: str, pod: str) -> None:
-        self.node = node
-        self.pod = pod
-        self.stream: Optional[LogStream] = None
-        self.thread: Optional[threading.Thread] = None
-        self.done = threading.Event()
-
-    def start(self, api: KubeApi, settings: NodeSettings, events: queue.Queue[tuple[str, Any]]) -> None:
-        self.stream = node_ops.follow(api, settings, self.pod)
-        stream = self.stream
-
-        def read() -> None:
-            try:
-                for line in stream:
-                    events.put((self.node, parse_event(line)))
-            except Exception as error:  # the stream died: report, do not crash the workflow
-                events.put((self.node, f"log stream ended: {error}"))
-            finally:
-                self.done.set()
-
-        self.thread = threading.Thread(target=read, name=f"follow-{self.node}", daemon=True)
-        self.thread.start()
-
-
-def _container_id(status_entry: Obj) -> Optional[str]:
-    raw = status_entry.get("containerID") or ""
-    return raw.split("://", 1)[-1].lower() if raw else None
-
-
-def container_targets(pods: list[Obj]) -> dict[str, Target]:
-    """container ID -> which pod/container it is, from the pods' statuses."""
-    targets: dict[str, Target] = {}
-    for pod in pods:
-        status = pod.get("status") or {}
-        node = (pod.get("spec") or {}).get("nodeName") or "?"
-        for key, init in (("initContainerStatuses", True), ("containerStatuses", False)):
-            for entry in status.get(key) or []:
-                cid = _container_id(entry)
-                if cid:
-                    targets[cid] = Target(pod["metadata"]["name"], entry["name"], init, node)
-                last = _container_id(
-                    {"containerID": ((entry.get("lastState") or {}).get("terminated") or {}).get("containerID")}
-                )
-                if last:
-                    targets[last] = Target(pod["metadata"]["name"], entry["name"], init, node)
-    return targets
 
 
 class Recorder:
