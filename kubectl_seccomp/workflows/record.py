@@ -57,7 +57,7 @@ from kubectl_seccomp.kube.api import KubeApi, Obj
 from kubectl_seccomp.kube.errors import KubeError, NodeCommandFailed, NotFound, RolloutFailed
 from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.observed import profile_for
-from kubectl_seccomp.profile import ENFORCE, Profile
+from kubectl_seccomp.profile import COMPLAIN, ENFORCE, Profile
 from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD, short_name
 from kubectl_seccomp.trace import TraceState, TraceView
 from kubectl_seccomp.workflows._agents import AgentFollower as _Follower
@@ -100,6 +100,7 @@ class RecordOptions:
     kind: str = DEPLOYMENT
     include_denied: bool = False  # also allow calls a filter denied (seen with --log-denials profiles)
     mode: str = ENFORCE  # how the recorded profiles are applied (the files written are always enforce)
+    base: Optional[Profile] = None  # record under this profile in complain mode; the result is base + new calls
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,8 @@ class Recorder:
         undo.callback(self._undo_nodes, list(node_names))
         node_ops.ensure_namespace(self.api, o.node.namespace)
         log_profile = Profile.log_profile(node_ops.arch_names(eligible))
+        if o.base is not None:  # only calls the base does not allow reach the audit log
+            log_profile = o.base.in_mode(COMPLAIN).merge(log_profile)
         self.state = state = TraceState(
             wanted=frozenset(info.name for info in self.selected), include_denied=o.include_denied
         )
@@ -515,11 +518,13 @@ class Recorder:
         results = []
         for info in self.selected:
             observed = sorted(state.observed.get(info.name, set()))
-            if not observed:
+            if not observed and o.base is None:
                 self.warn(f"container {info.name}: no syscall was traced; no profile written")
                 results.append(ContainerResult(info.name, info.init, 0, (), 0, 0, None, None))
                 continue
             profile = profile_for(observed, state.runtime_calls, log_denials=o.log_denials)
+            if o.base is not None:
+                profile = o.base.in_mode(ENFORCE, log_denials=o.log_denials).merge(profile)
             path = o.output_dir / o.namespace / f"{o.name}-{info.name}.json"
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
