@@ -95,11 +95,11 @@ def rootfs(work: Path, debs: Path | None) -> Path:
 
 def run_args(root: Path, seccomp: str | None, name: str) -> list[str]:
     opts = ["--security-opt", f"seccomp={seccomp}"] if seccomp else []
-    return [*PODMAN, "run", "-d", "--rm", "--name", name, "--network", "host", *ULIMITS, *opts, "--rootfs", str(root),
+    return [*PODMAN, "run", "-d", "--name", name, "--network", "host", *ULIMITS, *opts, "--rootfs", str(root),
             "/usr/sbin/nginx", "-c", "/etc/nginx/bench.conf"]  # fmt: skip
 
 
-def wait_up(seconds: float = 20) -> None:
+def wait_up(name: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if (
@@ -108,7 +108,10 @@ def wait_up(seconds: float = 20) -> None:
         ):
             return
         time.sleep(0.2)
-    sys.exit("nginx did not answer")
+    logs = subprocess.run([*PODMAN, "logs", name], capture_output=True, text=True)
+    state = subprocess.run([*PODMAN, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name],
+                           capture_output=True, text=True)  # fmt: skip
+    sys.exit(f"nginx ({name}) did not answer: {state.stdout.strip()} {logs.stdout}{logs.stderr}")
 
 
 def wrk(seconds: float) -> float:
@@ -126,7 +129,7 @@ def record(root: Path, work: Path, seconds: float) -> Profile:
         f"set -e; id=$({' '.join(run_args(root, '{log_profile}', 'ksc-bench-rec'))}) && "
         f"for i in $(seq 100); do wrk -t1 -c1 -d1s http://127.0.0.1:{PORT}/ >/dev/null 2>&1 && break; sleep 0.2; done; "
         f"wrk -t2 -c32 -d{seconds:g}s http://127.0.0.1:{PORT}/ >/dev/null; "
-        f"{' '.join(PODMAN)} stop -t 2 ksc-bench-rec >/dev/null"
+        f"{' '.join(PODMAN)} rm -f -t 2 ksc-bench-rec >/dev/null"
     )
     sh([sys.executable, "-m", "kubectl_seccomp", "record-local", "-o", str(out), "--", "sh", "-c", script], cwd=REPO)
     files = sorted(out.glob("*.json"))
@@ -165,14 +168,15 @@ def main() -> int:
         for round_index in range(args.rounds):
             order = VARIANTS if round_index % 2 == 0 else tuple(reversed(VARIANTS))
             for variant in order:
-                name = f"ksc-bench-{variant.lower()}"
+                name = f"ksc-bench-{variant.lower()}-{round_index}"
+                subprocess.run([*PODMAN, "rm", "-f", name], capture_output=True)
                 sh(run_args(root, paths[variant], name))
                 try:
-                    wait_up()
+                    wait_up(name)
                     wrk(1.0)  # warm up
                     results[variant].append(wrk(args.seconds))
                 finally:
-                    subprocess.run([*PODMAN, "stop", "-t", "2", name], capture_output=True)
+                    subprocess.run([*PODMAN, "rm", "-f", "-t", "2", name], capture_output=True)
     medians = {v: statistics.median(values) for v, values in results.items()}
     # Each round's ratio to that round's run without a profile, then their median: a paired
     # comparison, so that the load of others during one round does not count against one variant.
