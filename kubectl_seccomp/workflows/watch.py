@@ -257,9 +257,27 @@ class Watcher:
     def refresh(self) -> None:
         o = self.options
         owner = self.api.get_object(o.kind, o.namespace, o.name)
-        for row in self.state.set_targets(container_targets(owners.owner_pods(self.api, owner))):
+        pods = owners.owner_pods(self.api, owner)
+        kept = [pod for pod in pods if not self._left_over_recording(owner, pod)]
+        if len(kept) < len(pods) and not self._warned_log_pods:
+            self._warned_log_pods = True
+            self.warn(
+                f"{len(pods) - len(kept)} pod(s) of {wl.describe(owner)} still run under the recording's log "
+                "profile (terminating): left out, they log every call"
+            )
+        for row in self.state.set_targets(container_targets(kept)):
             self.reporter.calls(row)
         self._last_refresh = time.monotonic()
+
+    _warned_log_pods = False
+
+    @staticmethod
+    def _left_over_recording(owner: Obj, pod: Obj) -> bool:
+        """A pod on the log profile while the owner is not: a recording's pod, not yet gone."""
+        if any(modes.mode_of(wl.effective_seccomp(owner, info), None) == LOG for info in wl.containers(owner)):
+            return False
+        pod = {**pod, "kind": POD}  # listed pods may come without their kind
+        return any(modes.mode_of(wl.effective_seccomp(pod, info), None) == LOG for info in wl.containers(pod))
 
     def follow(self, started: float) -> str:
         o = self.options

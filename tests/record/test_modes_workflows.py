@@ -135,3 +135,25 @@ def test_record_base_runs_under_the_base_in_complain_mode(kube: FakeKube, tmp_pa
     assert web.profile.default_action == "SCMP_ACT_ERRNO"
     log_profiles = [json.loads(text) for text in payloads if "SCMP_ACT_LOG" in text]
     assert log_profiles and all(set(p["syscalls"][0]["names"]) == {"read", "accept4"} for p in log_profiles)
+
+
+def test_watch_leaves_out_pods_still_on_the_log_profile(kube: FakeKube, tmp_path: Path) -> None:
+    kube.add_deployment(NS, web_deployment(replicas=1))
+    apply_mode(kube, tmp_path, "complain")
+    (pod,) = kube.template_pods(NS, "web")
+    leftover = json.loads(json.dumps(pod))
+    leftover["metadata"]["name"] = "web-old"
+    log = wl.localhost(f"kubectl-seccomp/{NS}/web-log.json")  # the recording's pod, still terminating
+    leftover["spec"]["containers"] = [{"name": "web", "image": "x", "securityContext": {"seccompProfile": log}}]
+    for entry in leftover["status"]["containerStatuses"]:
+        entry["containerID"] = "containerd://" + container_id("web-old", entry["name"])
+    kube.pods[(NS, "web-old")] = leftover
+    line = json.dumps({"event": "calls", "container": container_id("web-old", "web"), "arch": "x86_64",
+                       "name": "accept4", "number": 288, "action": "LOG", "comm": "python3", "exe": "/x",
+                       "pid": 5, "count": 1, "first": 1.0, "last": 1.0})  # fmt: skip
+    node = pod["spec"]["nodeName"]
+    kube.follower_lines[node] = [*kube.follower_lines[node], line]
+    reporter = WatchReporter()
+    result = watch(kube, WatchOptions(NS, "web", duration=0.5, settle=0.05, node=NodeSettings(pod_timeout=5)), reporter)
+    assert result.rows == () and result.foreign == 1
+    assert any("still run under the recording's log profile" in w for w in reporter.warnings)
