@@ -79,7 +79,7 @@ def command(
     calls = set().union(*result.calls.values()) if result.calls else set()
     folded = fold_profile(fold, calls)
     watch_render.fold_report(folded)
-    if apply_folded:
+    if apply_folded and folded.before != folded.after:
         from kubectl_seccomp import render
         from kubectl_seccomp.workflows.apply import ApplyOptions, apply
 
