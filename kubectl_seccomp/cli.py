@@ -26,6 +26,7 @@ from kubectl_seccomp.commands import (
     rollback,
     status,
     version,
+    watch,
 )
 from kubectl_seccomp.errors import SeccompError
 
@@ -45,6 +46,7 @@ app.command("apply")(apply.command)
 app.command("rollback")(rollback.command)
 app.command("status")(status.command)
 app.command("cleanup")(cleanup.command)
+app.command("watch")(watch.command)
 app.command("record-local")(record_local.command)
 app.command("version")(version.command)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -62,6 +62,16 @@ _SYSCALL_NAME = re.compile(r"[a-z_][a-z0-9_]*\Z")
 MAX_PROFILE_BYTES = 4 << 20
 SHOWN_NAMES = 10  # unknown names listed in a message; the rest are counted
 EPERM = 1
+
+# The modes a profile runs in (``Profile.mode``, ``Profile.in_mode``): ``enforce``
+# denies what the allow rules leave out; ``complain`` lets it run and logs it
+# (only calls outside the allow list reach the audit path, so it costs the app
+# almost nothing); ``log`` is the recording's log-everything profile.
+ENFORCE = "enforce"
+COMPLAIN = "complain"
+LOG = "log"
+MODES = (ENFORCE, COMPLAIN)
+LOG_FLAG = "SECCOMP_FILTER_FLAG_LOG"
 _TOP_KEYS = frozenset({"defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls"})
 _RULE_KEYS = frozenset({"names", "action", "errnoRet", "args"})
 # What a Docker-style profile may carry that containerd ignores: reading such a
@@ -161,6 +171,37 @@ class Profile:
         return frozenset(
             name for rule in self.rules if rule.action == "SCMP_ACT_ALLOW" and not rule.args for name in rule.names
         )
+
+    @property
+    def mode(self) -> str:
+        """``log`` (logs everything), ``complain`` (allow rules, logs the rest), else ``enforce``."""
+        if self.default_action == "SCMP_ACT_LOG":
+            return COMPLAIN if self.rules else LOG
+        return ENFORCE
+
+    def in_mode(self, mode: str, *, log_denials: bool = False) -> Profile:
+        """The same allow rules with the default action of ``mode``.
+
+        ``complain``: ``SCMP_ACT_LOG`` and no flags (LOG records are written
+        without ``SECCOMP_FILTER_FLAG_LOG``, and runc 1.1 refuses any flag).
+        ``enforce``: ``SCMP_ACT_ERRNO`` (EPERM), with ``SECCOMP_FILTER_FLAG_LOG``
+        if ``log_denials`` (or if the profile had it already).
+        """
+        if mode not in MODES:
+            raise ProfileError(f"unknown mode {mode!r}", hint="use enforce or complain")
+        if not self.allowed_syscalls:
+            raise ProfileError(
+                f"a profile without allow rules cannot be put in {mode} mode "
+                f"(it would {'log' if mode == COMPLAIN else 'deny'} every call)"
+            )
+        others = tuple(flag for flag in self.flags if flag != LOG_FLAG)
+        if mode == COMPLAIN:
+            return replace(self, default_action="SCMP_ACT_LOG", default_errno_ret=None, flags=others)
+        keep_log = log_denials or (LOG_FLAG in self.flags and self.mode == ENFORCE)
+        flags = tuple(sorted(set(others) | ({LOG_FLAG} if keep_log else set())))
+        default = self.default_action if self.mode == ENFORCE else "SCMP_ACT_ERRNO"
+        errno = self.default_errno_ret if self.mode == ENFORCE else EPERM
+        return replace(self, default_action=default, default_errno_ret=errno, flags=flags)
 
     def merge(self, other: Profile) -> Profile:
         """The union: syscalls allowed by either, architectures of both.

@@ -297,7 +297,7 @@ def status_table(report: StatusReport, output: str) -> None:
     if output != "table":
         emit(
             {
-                "containers": [row.as_dict() for row in report.rows],
+                "containers": [{**row.as_dict(), "mode": report.mode(row)} for row in report.rows],
                 "summary": counts,
                 "unsetMeans": report.unset_means() if counts["unset"] else None,
                 "seccompDefault": report.seccomp_default,
@@ -311,13 +311,14 @@ def status_table(report: StatusReport, output: str) -> None:
         print("no workloads found", file=sys.stderr)
         return
     table(
-        ["NAMESPACE", "KIND", "NAME", "CONTAINER", "TYPE", "PROFILE", "RECORDING", "ON NODES", "GUARD"],
+        ["NAMESPACE", "KIND", "NAME", "CONTAINER", "MODE", "TYPE", "PROFILE", "RECORDING", "ON NODES", "GUARD"],
         [
             [
                 row.namespace,
                 row.kind,
                 row.name,
                 row.container + (" (init)" if row.init else ""),
+                report.mode(row),
                 row.profile_type,
                 row.profile or "-",
                 row.recording,

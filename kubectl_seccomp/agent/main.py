@@ -21,6 +21,7 @@ from kubectl_seccomp.agent.events import EventWriter
 from kubectl_seccomp.agent.follow import Follower
 from kubectl_seccomp.agent.profiles import DEFAULT_ROOT, install_profile, remove_profile
 from kubectl_seccomp.agent.sources import DEFAULT_AUDIT_LOG, open_source
+from kubectl_seccomp.agent.tally import TallyWriter
 from kubectl_seccomp.errors import AgentError
 
 
@@ -39,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     follow.add_argument("--container", action="append", default=[], metavar="ID",
                         help="report only this container (64-hex id, or a unique prefix of one); repeatable")
     follow.add_argument("--interval", type=float, default=2.0, help="seconds between counters events")
+    follow.add_argument("--tally", action="store_true",
+                        help="count every call per process and report counts and times (for watch), "
+                             "not only first sightings")
     follow.add_argument("--proc", default="/proc", help="the host's /proc")
     follow.add_argument("--no-proc-connector", action="store_true",
                         help="do not track process creation (short-lived processes may go unattributed)")
@@ -74,7 +78,9 @@ def _follow(args: argparse.Namespace) -> int:
         except AgentError as error:
             print(f"warning: {error.message}; short-lived processes may go unattributed", file=sys.stderr)
     attributor = Attributor(args.proc, connector)
-    if containers:
+    if args.tally:
+        writer = TallyWriter(out)
+    elif containers:
         writer = EventWriter(out, containers)
     follower = Follower(source, attributor, writer, args.interval)
     follower.install_signal_handlers()

@@ -40,6 +40,19 @@ TIMEOUT = typer.Option(
     "5m", "--timeout", help="How long a rollout may take before we roll back (e.g. 90s, 5m)."
 )
 
+MODE_HELP = (
+    "enforce: deny what the profile does not allow (EPERM); complain: allow it and log it "
+    "(SCMP_ACT_LOG; `kubectl seccomp watch` shows it)."
+)
+
+
+def mode(text: Optional[str]) -> Optional[str]:
+    """A checked ``--mode``; None stays None."""
+    if text is not None and text not in ("enforce", "complain"):
+        raise UsageError(f"--mode {text!r} is not a mode", hint="use --mode enforce or --mode complain")
+    return text
+
+
 # Go's time.ParseDuration syntax (kubectl's): numbers with units, one after the
 # other (1h30m, 1m30.5s, 250ms); a bare number is seconds, as kubectl takes it.
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")

@@ -20,6 +20,15 @@ def command(
         None, "--container", "-c", help="Apply to this container (repeatable; default: all, init included)."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the patch; change nothing."),
+    mode: Optional[str] = typer.Option(
+        None, "--mode", help=opts.MODE_HELP + " Default: the file's own defaultAction."
+    ),
+    log_denials: bool = typer.Option(
+        False,
+        "--log-denials",
+        help="Enforce mode: set SECCOMP_FILTER_FLAG_LOG so the kernel logs denied calls for `watch` "
+        "(needs a runtime that takes seccomp flags: runc >= 1.2, crun).",
+    ),
     timeout: str = opts.TIMEOUT,
     image: str = opts.IMAGE,
     agent_namespace: str = opts.AGENT_NAMESPACE,
@@ -36,10 +45,14 @@ def command(
     import dataclasses
 
     from kubectl_seccomp import render
+    from kubectl_seccomp.errors import UsageError
     from kubectl_seccomp.workflows._common import resolve_names
     from kubectl_seccomp.workflows.apply import ApplyOptions, apply
 
     render.check_format(output)
+    checked_mode = opts.mode(mode)
+    if log_denials and checked_mode == "complain":
+        raise UsageError("--log-denials is for enforce mode", hint="complain mode logs what it would deny anyway")
     parsed = opts.target(target, selector)
     rollout_timeout = opts.duration(timeout, "--timeout") or 300.0
     api, resolved = opts.connect(kubeconfig, context, namespace)
@@ -52,6 +65,8 @@ def command(
         timeout=rollout_timeout,
         dry_run=dry_run,
         node_guard=node_guard,
+        mode=checked_mode,
+        log_denials=log_denials,
         node=opts.node_settings(image, agent_namespace, seccomp_root),
     )
     results = []

@@ -38,6 +38,13 @@ def command(
         help="Directory for the profiles: DIR/<namespace>/<name>-<container>.json.",
     ),
     no_apply: bool = typer.Option(False, "--no-apply", help="Write the profiles, do not apply them."),
+    base_file: Optional[Path] = typer.Option(
+        None,
+        "--base",
+        help="Record under this profile in complain mode: only calls it does not allow are logged, "
+        "and each profile written is this one plus the new calls (updating a profile when the app changes).",
+    ),
+    mode: str = typer.Option("enforce", "--mode", help="How the recorded profiles are applied. " + opts.MODE_HELP),
     timeout: str = opts.TIMEOUT,
     image: str = opts.IMAGE,
     agent_namespace: str = opts.AGENT_NAMESPACE,
@@ -72,6 +79,13 @@ def command(
 
     render.check_format(output)
     parsed = opts.target(target, selector)
+    base_profile = None
+    if base_file is not None:
+        from kubectl_seccomp.profile import Profile
+
+        base_profile = Profile.load(base_file)
+        complain = base_profile.in_mode("complain")  # refuses a profile without allow rules
+        complain.merge(complain)  # refuses rules other than unconditional allows, before any API call
     seconds = (opts.duration(duration, "--duration"), opts.duration(idle, "--idle"))
     rollout_timeout = opts.duration(timeout, "--timeout") or 300.0
     api, resolved = opts.connect(kubeconfig, context, namespace)
@@ -90,6 +104,8 @@ def command(
         source=source,
         log_denials=log_denials,
         include_denied=include_denied,
+        mode=opts.mode(mode) or "enforce",
+        base=base_profile,
         node=opts.node_settings(image, agent_namespace, seccomp_root),
     )
     results = []

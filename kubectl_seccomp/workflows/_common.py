@@ -21,6 +21,7 @@ from kubectl_seccomp.kube.api import KubeApi, Obj
 from kubectl_seccomp.kube.errors import KubeError, NotFound
 from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.kube.workloads import RolloutProgress
+from kubectl_seccomp.modes import mode_suffix
 from kubectl_seccomp.targets import DEPLOYMENT, KINDS, POD, REPLICASET, Target, short_name
 
 PROFILE_DIR = "kubectl-seccomp"
@@ -56,10 +57,11 @@ def applied_path(namespace: str, owner: str, container: str, content: str) -> st
 
     A changed profile gets a new file name, so the template changes and the
     pods roll onto it (the kubelet reads the file only when a container
-    starts: rewriting a file in place would reach no running pod).
+    starts: rewriting a file in place would reach no running pod). A profile
+    in complain mode ends in ``-complain.json`` (see :mod:`kubectl_seccomp.modes`).
     """
     digest = hashlib.sha256(content.encode()).hexdigest()[:10]
-    return f"{PROFILE_DIR}/{namespace}/{owner}-{container}-{digest}.json"
+    return f"{PROFILE_DIR}/{namespace}/{owner}-{container}-{digest}{mode_suffix(content)}.json"
 
 
 def log_path(namespace: str, owner: str, kind: str = DEPLOYMENT) -> str:

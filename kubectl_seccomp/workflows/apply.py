@@ -6,6 +6,7 @@ fail. No typer, no printing: progress goes through a Reporter.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 from kubectl_seccomp.errors import ProfileError, UsageError
 from kubectl_seccomp.interrupts import shielded, sigterm_as_interrupt
@@ -18,6 +19,7 @@ from kubectl_seccomp.profile import Profile
 from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD
 from kubectl_seccomp.workflows._common import Reporter, applied_path, check_owner, new_run_id, quiet_delete_run
 from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, guard_for, owner_patch, wanted_settings
+from kubectl_seccomp.workflows._modes import flag_refusal_explained
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class ApplyOptions:
     node: NodeSettings = field(default_factory=NodeSettings)
     kind: str = DEPLOYMENT
     node_guard: bool = True
+    mode: Optional[str] = None  # enforce or complain; None: the file as it is
+    log_denials: bool = False  # enforce mode: SECCOMP_FILTER_FLAG_LOG, so denials are audited
 
 
 def load_profile(path: str, reporter: Reporter) -> Profile:
@@ -54,6 +58,8 @@ def load_profile(path: str, reporter: Reporter) -> Profile:
 def apply(api: KubeApi, options: ApplyOptions, reporter: Reporter) -> ApplyResult:
     """``kubectl seccomp apply``: one validated profile file for the chosen containers."""
     profile = load_profile(options.profile_path, reporter)
+    if options.mode is not None or options.log_denials:
+        profile = profile.in_mode(options.mode or profile.mode, log_denials=options.log_denials)
     owner = owners.get_owner(api, options.kind, namespace=options.namespace, name=options.name)
     check_owner(api, owner)
     lock = wl.recording_lock(owner)
@@ -92,20 +98,21 @@ def _apply_and_clean(
     run_id: str,
 ) -> ApplyResult:
     try:
-        return apply_profiles(
-            api,
-            kind=options.kind,
-            namespace=options.namespace,
-            name=options.name,
-            profiles=profiles,
-            settings=options.node,
-            timeout=options.timeout,
-            reporter=reporter,
-            run_id=run_id,
-            before=before,
-            drop_original_on_failure=wl.read_originals(owner) is None,
-            guard=options.node_guard,
-        )
+        with flag_refusal_explained(profiles.values()):
+            return apply_profiles(
+                api,
+                kind=options.kind,
+                namespace=options.namespace,
+                name=options.name,
+                profiles=profiles,
+                settings=options.node,
+                timeout=options.timeout,
+                reporter=reporter,
+                run_id=run_id,
+                before=before,
+                drop_original_on_failure=wl.read_originals(owner) is None,
+                guard=options.node_guard,
+            )
     finally:
         with shielded(reporter.warn):
             quiet_delete_run(api, options.node, run_id)

@@ -44,7 +44,6 @@ import os
 import queue
 import shlex
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,13 +55,15 @@ from kubectl_seccomp.interrupts import shielded, sigterm_as_interrupt
 from kubectl_seccomp.kube import nodes as node_ops
 from kubectl_seccomp.kube import owners
 from kubectl_seccomp.kube import workloads as wl
-from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
+from kubectl_seccomp.kube.api import KubeApi, Obj
 from kubectl_seccomp.kube.errors import KubeError, NodeCommandFailed, NotFound, RolloutFailed
 from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.observed import profile_for
-from kubectl_seccomp.profile import Profile
+from kubectl_seccomp.profile import COMPLAIN, ENFORCE, Profile
 from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD, short_name
-from kubectl_seccomp.trace import Target, TraceState, TraceView, parse_event
+from kubectl_seccomp.trace import TraceState, TraceView
+from kubectl_seccomp.workflows._agents import AgentFollower as _Follower
+from kubectl_seccomp.workflows._agents import container_targets
 from kubectl_seccomp.workflows._common import (
     PROFILE_DIR,
     Reporter,
@@ -73,6 +74,7 @@ from kubectl_seccomp.workflows._common import (
     new_run_id,
 )
 from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, restore_settings
+from kubectl_seccomp.workflows._modes import flag_refusal_explained
 
 INTERRUPTED = "interrupted (Ctrl-C)"
 SHUTDOWN_MARGIN = 15  # seconds past the pods' grace period before record_shutdown stops waiting
@@ -103,6 +105,8 @@ class RecordOptions:
     settle: float = 1.0  # seconds to keep tracing after the stop, for records in flight
     kind: str = DEPLOYMENT
     include_denied: bool = False  # also allow calls a filter denied (seen with --log-denials profiles)
+    mode: str = ENFORCE  # how the recorded profiles are applied (the files written are always enforce)
+    base: Optional[Profile] = None  # record under this profile in complain mode; the result is base + new calls
 
 
 @dataclass(frozen=True)
@@ -132,57 +136,6 @@ class RecordResult:
     applied: Optional[ApplyResult]
     warnings: tuple[str, ...]
     kind: str = DEPLOYMENT
-
-
-class _Follower:
-    """One node's agent: its pod, its log stream read by a thread into a shared queue."""
-
-    def __init__(self, node: str, pod: str) -> None:
-        self.node = node
-        self.pod = pod
-        self.stream: Optional[LogStream] = None
-        self.thread: Optional[threading.Thread] = None
-        self.done = threading.Event()
-
-    def start(self, api: KubeApi, settings: NodeSettings, events: queue.Queue[tuple[str, Any]]) -> None:
-        self.stream = node_ops.follow(api, settings, self.pod)
-        stream = self.stream
-
-        def read() -> None:
-            try:
-                for line in stream:
-                    events.put((self.node, parse_event(line)))
-            except Exception as error:  # the stream died: report, do not crash the workflow
-                events.put((self.node, f"log stream ended: {error}"))
-            finally:
-                self.done.set()
-
-        self.thread = threading.Thread(target=read, name=f"follow-{self.node}", daemon=True)
-        self.thread.start()
-
-
-def _container_id(status_entry: Obj) -> Optional[str]:
-    raw = status_entry.get("containerID") or ""
-    return raw.split("://", 1)[-1].lower() if raw else None
-
-
-def container_targets(pods: list[Obj]) -> dict[str, Target]:
-    """container ID -> which pod/container it is, from the pods' statuses."""
-    targets: dict[str, Target] = {}
-    for pod in pods:
-        status = pod.get("status") or {}
-        node = (pod.get("spec") or {}).get("nodeName") or "?"
-        for key, init in (("initContainerStatuses", True), ("containerStatuses", False)):
-            for entry in status.get(key) or []:
-                cid = _container_id(entry)
-                if cid:
-                    targets[cid] = Target(pod["metadata"]["name"], entry["name"], init, node)
-                last = _container_id(
-                    {"containerID": ((entry.get("lastState") or {}).get("terminated") or {}).get("containerID")}
-                )
-                if last:
-                    targets[last] = Target(pod["metadata"]["name"], entry["name"], init, node)
-    return targets
 
 
 class Recorder:
@@ -251,6 +204,8 @@ class Recorder:
         undo.callback(self._undo_nodes, list(node_names))
         node_ops.ensure_namespace(self.api, o.node.namespace)
         log_profile = Profile.log_profile(node_ops.arch_names(eligible))
+        if o.base is not None:  # only calls the base does not allow reach the audit log
+            log_profile = o.base.in_mode(COMPLAIN).merge(log_profile)
         self.state = state = TraceState(
             wanted=frozenset(info.name for info in self.selected), include_denied=o.include_denied
         )
@@ -270,26 +225,27 @@ class Recorder:
 
         results = self.write(state)
         applied = None
-        usable = {r.container: r.profile for r in results if r.profile is not None}
+        usable = {r.container: r.profile.in_mode(o.mode) for r in results if r.profile is not None}
         if o.apply and usable:
             before = self.before
             assert before is not None
             self.reporter.phase("applying the recorded profiles")
-            applied = apply_profiles(
-                self.api,
-                kind=o.kind,
-                namespace=o.namespace,
-                name=o.name,
-                profiles=usable,
-                settings=o.node,
-                timeout=o.timeout,
-                reporter=self.reporter,
-                run_id=self.run_id,
-                before=before,
-                drop_original_on_failure=self.added_original,
-                agent=self.agent,
-                guard=o.node_guard,
-            )
+            with flag_refusal_explained(usable.values()):
+                applied = apply_profiles(
+                    self.api,
+                    kind=o.kind,
+                    namespace=o.namespace,
+                    name=o.name,
+                    profiles=usable,
+                    settings=o.node,
+                    timeout=o.timeout,
+                    reporter=self.reporter,
+                    run_id=self.run_id,
+                    before=before,
+                    drop_original_on_failure=self.added_original,
+                    agent=self.agent,
+                    guard=o.node_guard,
+                )
             self.applied = True
         elif o.apply:
             self.warn("no container produced any syscall: nothing to apply")
@@ -615,11 +571,13 @@ class Recorder:
         results = []
         for info in self.selected:
             observed = sorted(state.observed.get(info.name, set()))
-            if not observed:
+            if not observed and o.base is None:
                 self.warn(f"container {info.name}: no syscall was traced; no profile written")
                 results.append(ContainerResult(info.name, info.init, 0, (), 0, 0, None, None))
                 continue
             profile = profile_for(observed, state.runtime_calls, log_denials=o.log_denials)
+            if o.base is not None:
+                profile = o.base.in_mode(ENFORCE, log_denials=o.log_denials).merge(profile)
             path = o.output_dir / o.namespace / f"{o.name}-{info.name}.json"
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

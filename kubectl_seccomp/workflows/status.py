@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from kubectl_seccomp import modes
 from kubectl_seccomp.kube import guard as node_guard
 from kubectl_seccomp.kube import node_labels, owners
 from kubectl_seccomp.kube import nodes as node_ops
@@ -72,6 +73,13 @@ class StatusReport:
         for row in self.rows:
             counts[row.profile_type] = counts.get(row.profile_type, 0) + 1
         return counts
+
+    def mode(self, row: StatusRow) -> str:
+        """enforce, complain, log, runtime-default, unconfined (see :mod:`kubectl_seccomp.modes`)."""
+        values = set(self.seccomp_default.values())
+        default = next(iter(values)) if len(values) == 1 else None
+        setting = {"type": row.profile_type, "localhostProfile": row.profile} if row.profile_type != "unset" else None
+        return modes.mode_of(setting, default)
 
     def unset_means(self) -> str:
         """What a container without a setting runs under, from the nodes' kubelet configuration."""
