@@ -310,14 +310,7 @@ class Recorder:
                 f"pointing {len(self.selected)} container(s) at the log profile; waiting for the rollout"
             )
             owners.patch(self.api, owner, wl.seccomp_ops(owner, settings))
-            owners.wait_rollout(
-                self.api,
-                kind=o.kind,
-                namespace=o.namespace,
-                name=o.name,
-                timeout=o.timeout,
-                on_progress=self.reporter.rollout,
-            )
+            self.wait_rollout()
         elif o.kind in wl.COPY_KINDS:
             name = f"{o.name[:40]}-ksc-{self.run_id}"
             labels = {node_ops.MANAGED_BY: node_ops.MANAGER, node_ops.RUN_LABEL: self.run_id}
@@ -446,6 +439,11 @@ class Recorder:
         # The replacements must have their containers (and so their filters) before the agents
         # stop and remove the log profile, or they fail with CreateContainerError and the
         # rollout that applies the profile sees them fail.
+        self.wait_rollout()
+
+    def wait_rollout(self, *, fail_fast: bool = True) -> None:
+        """Follow the owner's rollout onto its template until its pods are Ready (``--timeout``)."""
+        o = self.options
         owners.wait_rollout(
             self.api,
             kind=o.kind,
@@ -453,6 +451,7 @@ class Recorder:
             name=o.name,
             timeout=o.timeout,
             on_progress=self.reporter.rollout,
+            fail_fast=fail_fast,
         )
 
     _last_job_check = 0.0
@@ -668,15 +667,7 @@ class Recorder:
             )
             if on_log and wl.update_strategy(owner) == "OnDelete":
                 # nobody else rolls these pods back: do it, as for the way there
-                owners.wait_rollout(
-                    self.api,
-                    kind=o.kind,
-                    namespace=o.namespace,
-                    name=o.name,
-                    timeout=o.timeout,
-                    on_progress=self.reporter.rollout,
-                    fail_fast=False,
-                )
+                self.wait_rollout(fail_fast=False)
                 return False
             return on_log
         except SeccompError as error:
