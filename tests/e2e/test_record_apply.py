@@ -113,6 +113,9 @@ def test_record_http_server_applies_a_working_profile(cluster: Any, namespace: s
             "nodesPresent": 2,
             "nodesEligible": 2,
             "managed": True,
+            "guarded": True,
+            "pendingForProfile": 0,
+            "mode": "enforce",
         }
     ]
 

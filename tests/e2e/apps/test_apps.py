@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -237,9 +238,12 @@ def test_app_keeps_working_under_its_recorded_profile(
 
     # 3. the same client under the enforced profile
     deployed = wait_settled(kubectl, namespace, app.name)
-    localhost = f"kubectl-seccomp/{namespace}/{app.name}-{app.name}.json"
     container = deployed["spec"]["template"]["spec"]["containers"][0]
-    assert container["securityContext"]["seccompProfile"] == {"type": "Localhost", "localhostProfile": localhost}
+    applied = container["securityContext"]["seccompProfile"]
+    # Profile files on the nodes are named by content: <name>-<container>-<first 10 hex of sha256>.json
+    assert applied["type"] == "Localhost", applied
+    localhost = applied["localhostProfile"]
+    assert re.fullmatch(rf"kubectl-seccomp/{namespace}/{app.name}-{app.name}-[0-9a-f]{{10}}\.json", localhost), applied
     pod = the_pod(kubectl, namespace, app)
     pod_name, pod_ip = pod["metadata"]["name"], pod["status"]["podIP"]
     assert pod["spec"]["containers"][0]["securityContext"]["seccompProfile"]["localhostProfile"] == localhost
