@@ -80,14 +80,17 @@ def refuse_controlled(api: KubeApi, obj: Obj) -> None:
     )
 
 
-def patch(api: KubeApi, owner: Obj, ops: list[Obj], *, guard_version: bool = False) -> Obj:
-    """Send ``ops``; with ``guard_version`` fail if the object changed since it was read."""
+def patch(api: KubeApi, owner: Obj, ops: list[Obj], *, guard_version: bool = False, dry_run: bool = False) -> Obj:
+    """Send ``ops``; with ``guard_version`` fail if the object changed since it was read; with ``dry_run``
+    the API server checks them (admission and validation included) and changes nothing."""
     meta = owner["metadata"]
     if not ops:
         return owner
     if guard_version:
         ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]}, *ops]
     try:
+        if dry_run:
+            return api.patch_object(kind_of(owner), meta["namespace"], meta["name"], ops, dry_run=True)
         return api.patch_object(kind_of(owner), meta["namespace"], meta["name"], ops)
     except Invalid as error:
         if "test" in error.message or "testing" in error.message.lower():
