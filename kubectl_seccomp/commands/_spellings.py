@@ -76,10 +76,14 @@ def normalize(
             flag = renamed
             word = flag + (f"={value}" if equals else "")
         if flag in ("-o", "--output") and name in OLD_OUTPUT:
+            attached = value is not None  # --output=VALUE, -oVALUE: one word
             if value is None and position < len(rest):
                 value = rest[position]
                 position += 1
             new_flag, formats = OLD_OUTPUT[name]
+            if value in formats and renamed is None:
+                out += [word] if attached else [word, value]
+                continue
             if value is not None and value not in formats:
                 what = "FILE" if new_flag == "--to" else "DIR"
                 note(

@@ -22,7 +22,7 @@ def test_record_local_command_writes_one_profile_per_container(rootfs: Path, tmp
     name = unique("cli")
     podman = ["podman", "--runtime", "crun", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
     result = CliRunner().invoke(app, [
-        "record-local", "-o", str(tmp_path / "out"), "--source", "netlink", "--",
+        "record-local", "--profile-dir", str(tmp_path / "out"), "--source", "netlink", "--",
         *podman, "run", "--rm", "--name", name, "--network", "none",
         "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
         "--security-opt", "seccomp={log_profile}", "--rootfs", str(rootfs), "/bin/sync",
