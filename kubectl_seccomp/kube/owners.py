@@ -93,12 +93,22 @@ def patch(api: KubeApi, owner: Obj, ops: list[Obj], *, guard_version: bool = Fal
             return api.patch_object(kind_of(owner), meta["namespace"], meta["name"], ops, dry_run=True)
         return api.patch_object(kind_of(owner), meta["namespace"], meta["name"], ops)
     except Invalid as error:
-        if "test" in error.message or "testing" in error.message.lower():
+        if _patch_did_not_apply(error.message):
             raise Conflict(
                 f"{describe(owner)} changed while we were changing it",
                 hint="run the command again",
             ) from error
         raise
+
+
+def _patch_did_not_apply(message: str) -> bool:
+    """Whether an Invalid answer means a JSON Patch operation failed on the object as it is now (our
+    ``test`` of its resourceVersion or of a container's name): the API server says only "the server
+    rejected our request due to an error in our request" then; json-patch libraries say "testing value".
+    Any other Invalid (a validation or an admission policy refusing the result) is not a conflict,
+    even when its text holds the word "test"."""
+    lowered = message.lower()
+    return "due to an error in our request" in lowered or "testing value" in lowered
 
 
 def owner_pods(api: KubeApi, owner: Obj, *, newest_only: bool = False) -> list[Obj]:
