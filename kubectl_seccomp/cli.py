@@ -37,7 +37,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help, as docs/reference.md shows it: nothing cut at 80 columns
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Help as wide as the terminal up to 100 columns (click stops at 80), as docs/reference.md shows it.
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 app.command("generate")(generate.command)
 app.command("merge")(merge.command)

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 os.environ["TYPER_USE_RICH"] = "0"
-os.environ["COLUMNS"] = "100"
+os.environ["COLUMNS"] = "100"  # = COLUMNS below
 os.environ.pop("TERM", None)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,8 @@ import typer  # noqa: E402
 from kubectl_seccomp._click import click  # noqa: E402  (typer's own copy where it vendors click)
 
 REFERENCE = ROOT / "docs" / "reference.md"
-WIDTH = 100
+COLUMNS = 100  # the help as a 100-column terminal shows it: click leaves 2 columns free
+WIDTH = COLUMNS - 2
 PROG = "kubectl seccomp"
 
 HEADER = """\
