@@ -11,6 +11,10 @@ An option whose help depends on the command (``--timeout``, ``--container``, ``-
 alias per command, here beside the others, so each command says what the flag does there. Defaults
 are given in the command's signature (typer takes them from there with ``Annotated``); long ones
 are named in the help text instead, where they wrap like the rest.
+
+The command modules that use these aliases do not import ``annotations`` from ``__future__``: on
+Python 3.9 (the Krew executable's floor) typer reads a parameter's annotation as written, and a
+string annotation hides the ``Annotated`` options (the flags would fall back to their parameter names).
 """
 
 from __future__ import annotations

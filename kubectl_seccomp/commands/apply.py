@@ -1,7 +1,5 @@
 """``kubectl seccomp apply KIND/NAME --profile FILE``: install a profile and roll it out, or roll back."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

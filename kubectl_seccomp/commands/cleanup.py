@@ -1,7 +1,5 @@
 """``kubectl seccomp cleanup``: remove every object and file kubectl seccomp left behind."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

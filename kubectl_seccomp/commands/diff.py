@@ -1,7 +1,5 @@
 """``kubectl seccomp diff``: what one profile allows that another does not."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """``kubectl seccomp generate``: a profile from audit logs, no cluster needed."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated, Optional

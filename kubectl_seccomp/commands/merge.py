@@ -1,7 +1,5 @@
 """``kubectl seccomp merge``: one profile allowing what any of several allow."""
 
-from __future__ import annotations
-
 from functools import reduce
 from typing import Annotated
 

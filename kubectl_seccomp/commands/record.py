@@ -1,7 +1,5 @@
 """``kubectl seccomp record KIND/NAME``: trace a workload, write and apply its profiles."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

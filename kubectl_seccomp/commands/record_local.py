@@ -1,7 +1,5 @@
 """``kubectl seccomp record-local -- COMMAND...``: record containers on this host."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional

@@ -1,7 +1,5 @@
 """``kubectl seccomp rollback KIND/NAME``: back to the settings before kubectl seccomp."""
 
-from __future__ import annotations
-
 from kubectl_seccomp.commands import _cluster as cluster
 from kubectl_seccomp.commands import _options as opts
 

@@ -1,7 +1,5 @@
 """``kubectl seccomp status [KIND/NAME | -A]``: the seccomp posture of the workloads and where their files are."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

@@ -4,8 +4,6 @@ The plugin is kubectl's client side and talks to no server for this, so ``--clie
 for "only the client's version") prints the same: it is taken so that kubectl's spelling works.
 """
 
-from __future__ import annotations
-
 import enum
 import json
 import platform

@@ -1,7 +1,5 @@
 """``kubectl seccomp watch KIND/NAME``: the calls a workload's profile does not allow, live."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

@@ -242,3 +242,15 @@ def test_help_shows_argument_help_and_whole_defaults_at_80_columns(
         default = getattr(param, "default", None)
         if getattr(param, "show_default", True) and isinstance(default, str) and default:
             assert f"[default: {default}]" in re.sub(r"\s+", " ", shown) or default in shown, (name, default)
+
+
+def test_command_modules_keep_their_annotations_as_objects() -> None:
+    """On Python 3.9 typer reads ``inspect.signature`` without evaluating strings: a command module
+    with ``from __future__ import annotations`` would lose every Annotated option there."""
+    import inspect
+
+    from kubectl_seccomp.cli import app
+
+    for info in app.registered_commands:
+        for param in inspect.signature(info.callback).parameters.values():  # type: ignore[arg-type]
+            assert not isinstance(param.annotation, str), f"{info.name}: {param.name} is annotated by a string"
