@@ -352,6 +352,8 @@ def test_apply_server_dry_run_sends_the_patch_and_changes_nothing(
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert seccomp_settings(after) == seccomp_settings(before)
     assert node_files(cluster) == files_before  # nothing installed on the nodes
+    named = cli_ok(cluster.kubeconfig, "status", "-n", namespace, "--no-nodes", "-o", "name", cwd=tmp_path)
+    assert named.stdout == "deployment.apps/drys\n"  # -o name, as kubectl get prints it
 
 
 @pytest.mark.parametrize(
