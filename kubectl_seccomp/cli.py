@@ -36,7 +36,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # plain help, as docs/reference.md shows it: nothing cut at 80 columns
+    # Help as wide as the terminal up to 100 columns (click stops at 80), as docs/reference.md shows it.
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 app.command("generate")(generate.command)
 app.command("merge")(merge.command)
@@ -58,9 +60,18 @@ def report_error(error: SeccompError) -> None:
         print(f"hint: {error.hint}", file=sys.stderr)
 
 
+def subcommand(name: str) -> object:
+    """The click command typer builds for the subcommand ``name`` (None if there is none)."""
+    group = typer.main.get_command(app)
+    return group.get_command(click.Context(group), name)  # type: ignore[attr-defined]
+
+
 def run(argv: Optional[list[str]] = None) -> int:
     """Run the command line ``argv``; return the exit code. Never raises."""
+    from kubectl_seccomp.commands._spellings import normalize
+
     try:
+        argv = normalize(sys.argv[1:] if argv is None else argv, subcommand)
         result = app(args=argv, prog_name="kubectl seccomp", standalone_mode=False)
     except SeccompError as error:
         report_error(error)

@@ -30,12 +30,6 @@ NO_SPACE = 2
 NO_FILE = 4
 FILE_EXT = 8
 
-#: Values of options that take a plain string, by flag (options typed as a choice list their own).
-KNOWN_VALUES = {
-    "--output": ("table", "json", "yaml"),
-    "--output-format": ("table", "json", "yaml"),
-    "--source": ("auto", "netlink", "auditlog", "kmsg"),
-}
 #: Options whose value is a seccomp profile (JSON) file.
 PROFILE_OPTIONS = ("--profile",)
 #: Options whose value is any file (audit logs have no fixed name or extension).
@@ -141,9 +135,6 @@ def _option_values(option: Any, flag: str, word: str, given: dict[str, str]) -> 
         return ["json"], FILE_EXT
     if _is_path(option) or option.name in FILE_OPTIONS:
         return [], DEFAULT
-    for name in (*option.opts, *option.secondary_opts):
-        if name in KNOWN_VALUES:
-            return [v for v in KNOWN_VALUES[name] if v.startswith(word)], NO_FILE
     if option.name == "namespace":
         from kubectl_seccomp.kube.names import namespace_names
 

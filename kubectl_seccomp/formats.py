@@ -30,6 +30,10 @@ class ProfileFormat(str, enum.Enum):
     spo = "spo"
 
 
+#: The extension of a file of each form (``record`` names its files ``<name>-<container>.<ext>``).
+FILE_EXTENSIONS = {ProfileFormat.json: "json", ProfileFormat.spo: "yaml"}
+
+
 def resource_name(name: Optional[str], file_hint: Optional[str] = None) -> str:
     """The SeccompProfile's ``metadata.name``: ``name`` as given (checked), else made from ``file_hint``."""
     if name is not None:

@@ -17,8 +17,8 @@ from typing import Any, Optional, Union
 
 from tabulate import tabulate
 
-from kubectl_seccomp.errors import UsageError
 from kubectl_seccomp.kube.workloads import RolloutProgress
+from kubectl_seccomp.targets import object_name
 from kubectl_seccomp.trace import TraceView
 from kubectl_seccomp.workflows._install import ApplyResult
 from kubectl_seccomp.workflows.cleanup import CleanupResult
@@ -26,16 +26,17 @@ from kubectl_seccomp.workflows.record import RecordResult
 from kubectl_seccomp.workflows.rollback import RollbackResult
 from kubectl_seccomp.workflows.status import StatusReport, StatusRow
 
-FORMATS = ("table", "json", "yaml")
+NAME = "name"  # -o name: kind.group/name of each workload, one per line, as kubectl prints it
 
 # What -o json|yaml prints: plain data, nothing else.
 Json = Union[None, bool, int, float, str, Sequence["Json"], Mapping[str, "Json"]]
 
 
-def check_format(output: str) -> str:
-    if output not in FORMATS:
-        raise UsageError(f"-o {output}: unknown output format", hint="use -o json, -o yaml or leave it out")
-    return output
+def names(refs: Sequence[tuple[str, str]]) -> None:
+    """``-o name``: each ``(kind, name)`` once, in order, as ``kind.group/name``."""
+    seen = dict.fromkeys(object_name(kind, name) for kind, name in refs)
+    sys.stdout.write("".join(f"{line}\n" for line in seen))
+    sys.stdout.flush()
 
 
 def emit(data: Json, output: str) -> None:
@@ -175,7 +176,10 @@ def record_data(result: RecordResult) -> dict[str, Json]:
 
 
 def record_summary(results: Sequence[RecordResult], output: str) -> None:
-    """The table printed at the end of ``record`` (or its JSON/YAML)."""
+    """The table printed at the end of ``record`` (or its JSON/YAML, or the names)."""
+    if output == NAME:
+        names([(result.kind, result.name) for result in results])
+        return
     if output != "table":
         _several([record_data(result) for result in results], output)
         return
@@ -230,7 +234,7 @@ def apply_data(result: ApplyResult) -> dict[str, Json]:
         "namespace": result.namespace,
         "kind": result.kind,
         "name": result.name,
-        "dryRun": result.dry_run,
+        "dryRun": ("server" if result.server_dry_run else "client") if result.dry_run else "none",
         "profiles": result.profiles,
         "nodes": list(result.nodes),
         "patch": list(result.patch),
@@ -241,6 +245,9 @@ def apply_data(result: ApplyResult) -> dict[str, Json]:
 
 
 def apply_summary(results: Sequence[ApplyResult], output: str) -> None:
+    if output == NAME:
+        names([(result.kind, result.name) for result in results])
+        return
     if output != "table":
         _several([apply_data(result) for result in results], output)
         return
@@ -249,9 +256,12 @@ def apply_summary(results: Sequence[ApplyResult], output: str) -> None:
             _manifest(result)
             continue
         if result.dry_run:
-            print(
-                f"dry run: this JSON Patch would be sent to {result.kind.lower()} {result.name}:", file=sys.stderr
-            )
+            if result.server_dry_run:
+                line = f"dry run (server): the API server accepted this JSON Patch for {result.kind.lower()} "
+                line += f"{result.name} and changed nothing:"
+            else:
+                line = f"dry run: this JSON Patch would be sent to {result.kind.lower()} {result.name}:"
+            print(line, file=sys.stderr)
             sys.stdout.write(json.dumps(list(result.patch), indent=2) + "\n")
             continue
         table(["CONTAINER", "LOCALHOST PROFILE"], sorted(result.profiles.items()))
@@ -269,6 +279,9 @@ def apply_summary(results: Sequence[ApplyResult], output: str) -> None:
 
 
 def rollback_summary(results: Sequence[RollbackResult], output: str) -> None:
+    if output == NAME:
+        names([(result.kind, result.name) for result in results])
+        return
     if output != "table":
         _several(
             [
@@ -294,6 +307,9 @@ def rollback_summary(results: Sequence[RollbackResult], output: str) -> None:
 
 def status_table(report: StatusReport, output: str) -> None:
     counts = report.counts()
+    if output == NAME:
+        names([(row.kind, row.name) for row in report.rows])
+        return
     if output != "table":
         emit(
             {

@@ -35,6 +35,12 @@ _NAMES = {
 }
 
 
+def object_name(kind: str, name: str) -> str:
+    """``kind.group/name``, as ``kubectl get -o name`` prints it (``deployment.apps/web``, ``pod/web-1``)."""
+    group = _NAMES[kind][1] if kind in _NAMES else ""
+    return f"{kind.lower()}{'.' + group if group else ''}/{name}"
+
+
 def _spellings() -> dict[str, str]:
     table: dict[str, str] = {}
     for kind, (plural, group, short) in _NAMES.items():

@@ -2,9 +2,15 @@
 
     python3 scripts/gen_reference.py           # rewrite docs/reference.md
     python3 scripts/gen_reference.py --check   # exit 1 if docs/reference.md is stale
+    python3 scripts/gen_reference.py --stdout  # print it
 
-It walks the click command tree that typer builds from ``kubectl_seccomp.cli.app`` and renders every
-command's help with click's plain formatter at a fixed width, so the text does not depend on the
+The page is rendered with the typer the test suite pins; newer typer releases spell metavars
+differently (``<path>`` for ``PATH``), so the page they render differs in those words only.
+
+It walks the click command tree that typer builds from ``kubectl_seccomp.cli.app`` (through
+``kubectl_seccomp._click``: typer releases from 0.24 build it from their own copy of click, whose classes
+the ``click`` package's isinstance checks do not know) and renders every command's help with click's
+plain formatter at a fixed width, so the text does not depend on the
 terminal, on whether ``rich`` is installed, or on the machine (typer's rich help is turned off through
 ``TYPER_USE_RICH=0``, which typer reads when it is first imported: this module sets it before that).
 The page lists the commands in the order ``kubectl seccomp --help`` shows them.
@@ -18,17 +24,19 @@ import sys
 from pathlib import Path
 
 os.environ["TYPER_USE_RICH"] = "0"
-os.environ["COLUMNS"] = "100"
+os.environ["COLUMNS"] = "100"  # = COLUMNS below
 os.environ.pop("TERM", None)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import click  # noqa: E402
 import typer  # noqa: E402
 
+from kubectl_seccomp._click import click  # noqa: E402  (typer's own copy where it vendors click)
+
 REFERENCE = ROOT / "docs" / "reference.md"
-WIDTH = 100
+COLUMNS = 100  # the help as a 100-column terminal shows it: click leaves 2 columns free
+WIDTH = COLUMNS - 2
 PROG = "kubectl seccomp"
 
 HEADER = """\
@@ -41,6 +49,11 @@ Every command also takes `-h`/`--help`. Commands that talk to the cluster take t
 know (`-n/--namespace`, `--context`, `--kubeconfig`) and honour `KUBECONFIG` and the context's namespace
 like kubectl. Errors print one line and a hint, and exit non-zero; `KUBECTL_SECCOMP_DEBUG=1` adds a
 traceback. See [the quickstart](quickstart.md) for a walk-through.
+
+Flags mean the same in every command, as in kubectl: `-o/--output` is the format of what the command
+prints (`table`, `json`, `yaml`, ...), `--to FILE` is a file to write, `--profile-dir DIR` a directory
+of profiles, `--dry-run[=none|client|server]` kubectl's dry run
+([the table](commands.md#flags-that-mean-the-same-everywhere)).
 """
 
 
@@ -59,7 +72,7 @@ def walk(
     """(path, command, help text) for ``command`` and every subcommand, depth first, in --help order."""
     text, context = command_help(command, path, parent)
     found = [(path, command, text)]
-    if isinstance(command, click.Group):
+    if hasattr(command, "list_commands"):  # a group (duck-typed: typer's vendored click exports no Group)
         for name in command.list_commands(context):
             sub = command.get_command(context, name)
             if sub is not None and not sub.hidden:
@@ -84,8 +97,12 @@ def render() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if docs/reference.md is stale")
+    parser.add_argument("--stdout", action="store_true", help="print the page instead of writing it")
     args = parser.parse_args(argv)
     text = render()
+    if args.stdout:
+        sys.stdout.write(text)
+        return 0
     if args.check:
         current = REFERENCE.read_text(encoding="utf-8") if REFERENCE.exists() else ""
         if current != text:

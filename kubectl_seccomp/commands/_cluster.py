@@ -1,5 +1,5 @@
-"""Options shared by the commands that talk to a cluster: kubectl's global flags,
-where node pods run, output format; and the one place that connects.
+"""What the commands that talk to a cluster share besides their options (kubectl_seccomp.commands._options):
+the node pods' defaults, reading durations and targets, and the one place that connects.
 """
 
 from __future__ import annotations
@@ -7,50 +7,12 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-import typer
-
 from kubectl_seccomp.errors import UsageError
 
-NAMESPACE = typer.Option(None, "--namespace", "-n", help="Namespace (default: the context's, else default).")
-CONTEXT = typer.Option(None, "--context", help="kubeconfig context to use.")
-KUBECONFIG = typer.Option(
-    None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."
-)
-OUTPUT = typer.Option("table", "--output", "-o", help="Output format: table, json or yaml.")
-IMAGE = typer.Option(
-    "docker.io/library/python:3.12-slim", "--image", help="Image of the node pods (needs python3)."
-)
-AGENT_NAMESPACE = typer.Option(
-    "kubectl-seccomp", "--agent-namespace", help="Namespace of the node pods (created if missing)."
-)
-SECCOMP_ROOT = typer.Option(
-    "/var/lib/kubelet/seccomp", "--seccomp-root", help="The kubelet's seccomp directory on the nodes."
-)
-NODE_GUARD = typer.Option(
-    True,
-    "--node-guard/--no-node-guard",
-    help="Label the nodes holding each profile and require that label in the pod template, "
-    "so no pod lands on a node without its profile (e.g. a node that joined later).",
-)
-SELECTOR = typer.Option(
-    None, "--selector", "-l", help="With a kind alone (deploy -l app=web): every workload of it matching."
-)
-TARGET_HELP = "The workload: deploy/NAME, sts/NAME, ds/NAME, job/NAME, cj/NAME or po/NAME (or a kind with -l)."
-TIMEOUT = typer.Option(
-    "5m", "--timeout", help="How long a rollout may take before we roll back (e.g. 90s, 5m)."
-)
-
-MODE_HELP = (
-    "enforce: deny what the profile does not allow (EPERM); complain: allow it and log it "
-    "(SCMP_ACT_LOG; `kubectl seccomp watch` shows it)."
-)
-
-
-def mode(text: Optional[str]) -> Optional[str]:
-    """A checked ``--mode``; None stays None."""
-    if text is not None and text not in ("enforce", "complain"):
-        raise UsageError(f"--mode {text!r} is not a mode", hint="use --mode enforce or --mode complain")
-    return text
+# Defaults of the node pods' options (defined in _options).
+DEFAULT_IMAGE = "docker.io/library/python:3.12-slim"
+DEFAULT_AGENT_NAMESPACE = "kubectl-seccomp"
+DEFAULT_SECCOMP_ROOT = "/var/lib/kubelet/seccomp"
 
 
 # Go's time.ParseDuration syntax (kubectl's): numbers with units, one after the

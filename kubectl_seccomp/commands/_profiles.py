@@ -5,13 +5,16 @@ reading a profile with a warning about syscall names no architecture has.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
 from kubectl_seccomp import files
 from kubectl_seccomp.profile import Profile
 
-STRICT = typer.Option(False, "--strict", help="Refuse syscall names that no architecture has (default: warn).")
+Strict = Annotated[
+    bool, typer.Option("--strict", help="Refuse syscall names that no architecture has (default: warn).")
+]
 
 
 def load_checked(path: str, strict: bool) -> Profile:

@@ -1,40 +1,37 @@
 """``kubectl seccomp apply KIND/NAME --profile FILE``: install a profile and roll it out, or roll back."""
 
-from __future__ import annotations
-
-from typing import Optional
+from typing import Annotated
 
 import typer
 
-from kubectl_seccomp.commands import _cluster as opts
+from kubectl_seccomp.commands import _cluster as cluster
+from kubectl_seccomp.commands import _options as opts
 
 
 def command(
-    target: str = typer.Argument(..., help=opts.TARGET_HELP),
-    selector: Optional[str] = opts.SELECTOR,
-    profile: str = typer.Option(..., "--profile", "-f", help="The seccomp profile file (JSON)."),
-    namespace: Optional[str] = opts.NAMESPACE,
-    context: Optional[str] = opts.CONTEXT,
-    kubeconfig: Optional[str] = opts.KUBECONFIG,
-    containers: Optional[list[str]] = typer.Option(
-        None, "--container", "-c", help="Apply to this container (repeatable; default: all, init included)."
-    ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the patch; change nothing."),
-    mode: Optional[str] = typer.Option(
-        None, "--mode", help=opts.MODE_HELP + " Default: the file's own defaultAction."
-    ),
-    log_denials: bool = typer.Option(
-        False,
-        "--log-denials",
-        help="Enforce mode: set SECCOMP_FILTER_FLAG_LOG so the kernel logs denied calls for `watch` "
-        "(needs a runtime that takes seccomp flags: runc >= 1.2, crun).",
-    ),
-    timeout: str = opts.TIMEOUT,
-    image: str = opts.IMAGE,
-    agent_namespace: str = opts.AGENT_NAMESPACE,
-    seccomp_root: str = opts.SECCOMP_ROOT,
-    output: str = opts.OUTPUT,
-    node_guard: bool = opts.NODE_GUARD,
+    target: opts.Target,
+    profile: Annotated[str, typer.Option("--profile", "-f", help="The seccomp profile file (JSON).")],
+    selector: opts.Selector = None,
+    namespace: opts.Namespace = None,
+    context: opts.Context = None,
+    kubeconfig: opts.Kubeconfig = None,
+    containers: opts.ApplyContainers = None,
+    dry_run: opts.DryRunOption = opts.DryRun.none,
+    mode: opts.ApplyMode = None,
+    log_denials: Annotated[
+        bool,
+        typer.Option(
+            "--log-denials",
+            help="Enforce mode: set SECCOMP_FILTER_FLAG_LOG so the kernel logs denied calls for `watch` "
+            "(needs a runtime that takes seccomp flags: runc >= 1.2, crun).",
+        ),
+    ] = False,
+    timeout: opts.ApplyTimeout = "5m",
+    image: opts.Image = cluster.DEFAULT_IMAGE,
+    agent_namespace: opts.AgentNamespace = cluster.DEFAULT_AGENT_NAMESPACE,
+    seccomp_root: opts.SeccompRoot = cluster.DEFAULT_SECCOMP_ROOT,
+    output: opts.NamedOutputOption = opts.NamedOutput.table,
+    node_guard: opts.NodeGuard = True,
 ) -> int:
     """Put a profile on the nodes and point the containers at it; roll back if pods fail.
 
@@ -49,13 +46,12 @@ def command(
     from kubectl_seccomp.workflows._common import resolve_names
     from kubectl_seccomp.workflows.apply import ApplyOptions, apply
 
-    render.check_format(output)
-    checked_mode = opts.mode(mode)
+    checked_mode = mode.value if mode is not None else None
     if log_denials and checked_mode == "complain":
         raise UsageError("--log-denials is for enforce mode", hint="complain mode logs what it would deny anyway")
-    parsed = opts.target(target, selector)
-    rollout_timeout = opts.duration(timeout, "--timeout") or 300.0
-    api, resolved = opts.connect(kubeconfig, context, namespace)
+    parsed = cluster.target(target, selector)
+    rollout_timeout = cluster.duration(timeout, "--timeout") or 300.0
+    api, resolved = cluster.connect(kubeconfig, context, namespace)
     base = ApplyOptions(
         namespace=resolved.namespace,
         kind=parsed.kind,
@@ -63,15 +59,16 @@ def command(
         profile_path=profile,
         containers=tuple(containers or ()),
         timeout=rollout_timeout,
-        dry_run=dry_run,
+        dry_run=dry_run is not opts.DryRun.none,
+        server_dry_run=dry_run is opts.DryRun.server,
         node_guard=node_guard,
         mode=checked_mode,
         log_denials=log_denials,
-        node=opts.node_settings(image, agent_namespace, seccomp_root),
+        node=cluster.node_settings(image, agent_namespace, seccomp_root),
     )
     results = []
     for name in resolve_names(api, parsed, resolved.namespace):
         with render.evidence_on_failure():
             results.append(apply(api, dataclasses.replace(base, name=name), render.ConsoleReporter()))
-    render.apply_summary(results, output)
+    render.apply_summary(results, output.value)
     return 0

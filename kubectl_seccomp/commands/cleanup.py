@@ -1,48 +1,49 @@
 """``kubectl seccomp cleanup``: remove every object and file kubectl seccomp left behind."""
 
-from __future__ import annotations
-
-from typing import Optional
+from typing import Annotated
 
 import typer
 
-from kubectl_seccomp.commands import _cluster as opts
+from kubectl_seccomp.commands import _cluster as cluster
+from kubectl_seccomp.commands import _options as opts
 from kubectl_seccomp.errors import UsageError
 
 
 def command(
-    context: Optional[str] = opts.CONTEXT,
-    kubeconfig: Optional[str] = opts.KUBECONFIG,
-    profiles: bool = typer.Option(
-        False,
-        "--profiles",
-        help="Also remove applied profiles from the nodes (pods using them will not restart).",
-    ),
-    orphans: bool = typer.Option(
-        False,
-        "--orphans",
-        help="Only remove profile files and node-guard labels no pod or workload refers to any more "
-        "(e.g. after a namespace was deleted); leave everything else.",
-    ),
-    keep_namespace: bool = typer.Option(
-        False, "--keep-namespace", help="Do not delete the node pods' namespace."
-    ),
-    image: str = opts.IMAGE,
-    agent_namespace: str = opts.AGENT_NAMESPACE,
-    seccomp_root: str = opts.SECCOMP_ROOT,
-    output: str = opts.OUTPUT,
+    context: opts.Context = None,
+    kubeconfig: opts.Kubeconfig = None,
+    profiles: Annotated[
+        bool,
+        typer.Option(
+            "--profiles", help="Also remove applied profiles from the nodes (pods using them will not restart)."
+        ),
+    ] = False,
+    orphans: Annotated[
+        bool,
+        typer.Option(
+            "--orphans",
+            help="Only remove profile files and node-guard labels no pod or workload refers to any more "
+            "(e.g. after a namespace was deleted); leave everything else.",
+        ),
+    ] = False,
+    keep_namespace: Annotated[
+        bool, typer.Option("--keep-namespace", help="Do not delete the node pods' namespace.")
+    ] = False,
+    image: opts.Image = cluster.DEFAULT_IMAGE,
+    agent_namespace: opts.AgentNamespace = cluster.DEFAULT_AGENT_NAMESPACE,
+    seccomp_root: opts.SeccompRoot = cluster.DEFAULT_SECCOMP_ROOT,
+    output: opts.OutputOption = opts.Output.table,
 ) -> int:
     """Delete node pods, ConfigMaps, log profiles on the nodes and the plugin's namespace."""
     from kubectl_seccomp import render
     from kubectl_seccomp.workflows.cleanup import cleanup, cleanup_orphans
 
-    render.check_format(output)
     if orphans and profiles:
         raise UsageError("--orphans and --profiles exclude each other", hint="--profiles removes every file already")
-    api, _resolved = opts.connect(kubeconfig, context, None)
-    settings = opts.node_settings(image, agent_namespace, seccomp_root)
+    api, _resolved = cluster.connect(kubeconfig, context, None)
+    settings = cluster.node_settings(image, agent_namespace, seccomp_root)
     if orphans:
-        render.cleanup_summary(cleanup_orphans(api, settings=settings, reporter=render.ConsoleReporter()), output)
+        render.cleanup_summary(cleanup_orphans(api, settings=settings, reporter=render.ConsoleReporter()), output.value)
         return 0
     result = cleanup(
         api,
@@ -51,5 +52,5 @@ def command(
         keep_namespace=keep_namespace,
         reporter=render.ConsoleReporter(),
     )
-    render.cleanup_summary(result, output)
+    render.cleanup_summary(result, output.value)
     return 0

@@ -1,20 +1,20 @@
 """``kubectl seccomp diff``: what one profile allows that another does not."""
 
-from __future__ import annotations
+from typing import Annotated
 
 import typer
 
 from kubectl_seccomp import files
-from kubectl_seccomp.commands._profiles import STRICT, load_checked
+from kubectl_seccomp.commands._profiles import Strict, load_checked
 from kubectl_seccomp.errors import SeccompError
 
 TROUBLE = 2  # diff(1)'s exit code for "could not compare"; 1 means "they differ"
 
 
 def command(
-    old: str = typer.Argument(..., help="The profile you have ('-' reads stdin)."),
-    new: str = typer.Argument(..., help="The profile to compare it with ('-' reads stdin)."),
-    strict: bool = STRICT,
+    old: Annotated[str, typer.Argument(help="The profile you have ('-' reads stdin).")],
+    new: Annotated[str, typer.Argument(help="The profile to compare it with ('-' reads stdin).")],
+    strict: Strict = False,
 ) -> None:
     """Show syscalls and architectures added (+) and removed (-) from OLD to NEW.
 

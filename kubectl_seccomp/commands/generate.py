@@ -1,60 +1,48 @@
 """``kubectl seccomp generate``: a profile from audit logs, no cluster needed."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from kubectl_seccomp import files
+from kubectl_seccomp.commands import _options as opts
 from kubectl_seccomp.errors import UsageError
 from kubectl_seccomp.formats import ProfileFormat, render_profile, resource_name
 from kubectl_seccomp.generate import GenerateOptions, GenerateResult, generate
 
-#: Shared with merge: how the profile is written.
-FORMAT = typer.Option(
-    ProfileFormat.json,
-    "--format",
-    help="json: the seccomp profile the kubelet, podman and docker (--security-opt seccomp=FILE) read; "
-    "spo: a Security Profiles Operator SeccompProfile resource (kubectl apply -f).",
-)
-NAME = typer.Option(
-    None, "--name", help="metadata.name of the SeccompProfile (--format spo; default: the output file's name)."
-)
-
 
 def command(
-    audit_logs: list[str] = typer.Option(
-        ...,
-        "--audit-log",
-        "-f",
-        help="Audit log to read: audit.log (RAW or ENRICHED), dmesg, /dev/kmsg or journal text; "
-        "gzip is detected; '-' reads standard input. Repeatable.",
-    ),
-    pids: Optional[list[int]] = typer.Option(None, "--pid", "-p", help="Keep only records of this pid. Repeatable."),
-    comm: Optional[str] = typer.Option(None, "--comm", help="Keep only records whose comm is this name."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the profile here (default: stdout)."),
-    include_denied: bool = typer.Option(
-        False, "--include-denied", help="Also allow syscalls the log shows as denied (ERRNO, KILL, TRAP)."
-    ),
-    log_denials: bool = typer.Option(
-        False,
-        "--log-denials/--no-log-denials",
-        help="Set SECCOMP_FILTER_FLAG_LOG so calls the profile denies show up in the audit log "
-        "(runc 1.1 refuses profiles with flags; crun and newer runc take them).",
-    ),
-    form: ProfileFormat = FORMAT,
-    name: Optional[str] = NAME,
+    audit_logs: Annotated[
+        list[str],
+        typer.Option(
+            "--audit-log",
+            "-f",
+            help="Audit log to read: audit.log (RAW or ENRICHED), dmesg, /dev/kmsg or journal text; "
+            "gzip is detected; '-' reads standard input. Repeatable.",
+        ),
+    ],
+    pids: Annotated[
+        Optional[list[int]], typer.Option("--pid", "-p", help="Keep only records of this pid. Repeatable.")
+    ] = None,
+    comm: Annotated[Optional[str], typer.Option("--comm", help="Keep only records whose comm is this name.")] = None,
+    to: opts.To = None,
+    include_denied: Annotated[
+        bool,
+        typer.Option("--include-denied", help="Also allow syscalls the log shows as denied (ERRNO, KILL, TRAP)."),
+    ] = False,
+    log_denials: opts.LogDenials = False,
+    form: opts.ProfileOutput = ProfileFormat.json,
+    name: opts.ResourceName = None,
 ) -> None:
     """Write a profile that allows exactly the syscalls logged in audit logs."""
     files.check_stdin_once(audit_logs, "--audit-log")
     bad_pids = [pid for pid in pids or () if pid <= 0]
     if bad_pids:
         raise UsageError(f"--pid {bad_pids[0]}: a process id is a positive number")
-    if output is not None:
-        files.refuse_same_file(audit_logs, output)
+    if to is not None:
+        files.refuse_same_file(audit_logs, to)
     options = GenerateOptions(
         audit_logs=tuple(audit_logs),
         pids=frozenset(pids or ()),
@@ -64,15 +52,15 @@ def command(
     )
     result = generate(options)
     assert result.profile is not None
-    text = render_profile(result.profile, form, resource_name(name, output.name if output else None))
-    if output is None:
+    text = render_profile(result.profile, form, resource_name(name, to.name if to else None))
+    if to is None:
         files.write_stdout(text)
     else:
-        files.write_atomically(output, text)
-    print_summary(result, output)
+        files.write_atomically(to, text)
+    print_summary(result, to)
 
 
-def print_summary(result: GenerateResult, output: Optional[Path]) -> None:
+def print_summary(result: GenerateResult, to: Optional[Path]) -> None:
     stats = result.stats
     err = sys.stderr
     per_arch = ", ".join(f"{arch} {count}" for arch, count in result.syscalls_per_arch.items())
@@ -104,5 +92,5 @@ def print_summary(result: GenerateResult, output: Optional[Path]) -> None:
             )
     if stats.lost:
         print("warning: records were lost; the profile may miss syscalls", file=err)
-    if output is not None:
-        print(f"profile written:  {output}", file=err)
+    if to is not None:
+        print(f"profile written:  {to}", file=err)

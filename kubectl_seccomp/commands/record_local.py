@@ -1,59 +1,74 @@
 """``kubectl seccomp record-local -- COMMAND...``: record containers on this host."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
+from kubectl_seccomp.commands import _options as opts
 from kubectl_seccomp.local_record import LocalOptions, LocalRecording, record_local
-
-# typer reads its options from the defaults; module-level so they are built once.
-_COMMAND = typer.Argument(
-    ..., metavar="-- COMMAND...",
-    help="What to run, e.g. podman run --security-opt seccomp={log_profile} ...; "
-    "{log_profile} is replaced by the path of a profile that logs every syscall.",
-)
-_OUTPUT = typer.Option(Path("profiles"), "--output", "-o", help="Directory for the profiles.")
-_SOURCE = typer.Option("auto", "--source", help="auto, netlink, auditlog or kmsg.")
-_AUDIT_LOG = typer.Option("/var/log/audit/audit.log", "--audit-log", help="auditd's log (auditlog source).")
-_CONTAINERS = typer.Option(
-    None, "--container", "-c", help="Record only this container (id or prefix). Repeatable."
-)
-_SETTLE = typer.Option(1.0, "--settle", help="Seconds to wait for records after COMMAND exits.")
-_INCLUDE_DENIED = typer.Option(
-    False, "--include-denied", help="Also allow syscalls that a filter denied during the recording."
-)
-_LOG_DENIALS = typer.Option(
-    False, "--log-denials/--no-log-denials",
-    help="Set SECCOMP_FILTER_FLAG_LOG so denials are logged (runc 1.1 refuses profiles with flags).",
-)
 
 
 def command(
-    command: list[str] = _COMMAND,
-    output: Path = _OUTPUT,
-    source: str = _SOURCE,
-    audit_log: str = _AUDIT_LOG,
-    containers: Optional[list[str]] = _CONTAINERS,
-    settle: float = _SETTLE,
-    include_denied: bool = _INCLUDE_DENIED,
-    log_denials: bool = _LOG_DENIALS,
+    command: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="-- COMMAND...",
+            help="What to run, e.g. podman run --security-opt seccomp={log_profile} ...; "
+            "{log_profile} is replaced by the path of a profile that logs every syscall.",
+        ),
+    ],
+    profile_dir: opts.ProfileDir = Path("profiles"),
+    source: opts.SourceOption = opts.Source.auto,
+    audit_log: Annotated[
+        str, typer.Option("--audit-log", help="auditd's log (auditlog source).")
+    ] = "/var/log/audit/audit.log",
+    containers: Annotated[
+        Optional[list[str]],
+        typer.Option("--container", "-c", help="Record only this container (id or prefix). Repeatable."),
+    ] = None,
+    settle: Annotated[float, typer.Option("--settle", help="Seconds to wait for records after COMMAND exits.")] = 1.0,
+    include_denied: opts.IncludeDenied = False,
+    log_denials: opts.LogDenials = False,
+    output: opts.OutputOption = opts.Output.table,
 ) -> None:
-    """Run COMMAND while recording; write one profile per container seen (needs root)."""
+    """Run COMMAND while recording; write one profile per container seen (needs root).
+
+    The profiles are written to --profile-dir as DIR/CONTAINER-ID.json; -o json|yaml also prints
+    what was recorded on stdout.
+    """
     options = LocalOptions(
         command=tuple(command),
-        output_dir=output,
-        source=source,
+        output_dir=profile_dir,
+        source=source.value,
         audit_log=audit_log,
         containers=tuple(c.lower() for c in containers or ()),
         settle=settle,
         include_denied=include_denied,
         log_denials=log_denials,
     )
-    print_summary(record_local(options))
+    recording = record_local(options)
+    print_summary(recording)
+    if output is not opts.Output.table:
+        from kubectl_seccomp import render
+
+        render.emit(summary_data(recording), output.value)
+
+
+def summary_data(recording: LocalRecording) -> dict[str, Any]:
+    """What ``-o json|yaml`` prints: the recording's counts and the profiles written."""
+    return {
+        "source": recording.source,
+        "exitCode": recording.exit_code,
+        "counters": dict(recording.counters),
+        "profiles": {
+            container: {"path": str(path), "syscalls": len(recording.syscalls.get(container, ()))}
+            for container, path in recording.profiles.items()
+        },
+        "unknown": list(recording.unknown),
+        "denied": list(recording.denied),
+    }
 
 
 def print_summary(recording: LocalRecording) -> None:

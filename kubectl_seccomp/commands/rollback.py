@@ -1,32 +1,26 @@
 """``kubectl seccomp rollback KIND/NAME``: back to the settings before kubectl seccomp."""
 
-from __future__ import annotations
-
-from typing import Optional
-
-import typer
-
-from kubectl_seccomp.commands import _cluster as opts
+from kubectl_seccomp.commands import _cluster as cluster
+from kubectl_seccomp.commands import _options as opts
 
 
 def command(
-    target: str = typer.Argument(..., help=opts.TARGET_HELP),
-    selector: Optional[str] = opts.SELECTOR,
-    namespace: Optional[str] = opts.NAMESPACE,
-    context: Optional[str] = opts.CONTEXT,
-    kubeconfig: Optional[str] = opts.KUBECONFIG,
-    timeout: str = opts.TIMEOUT,
-    output: str = opts.OUTPUT,
+    target: opts.Target,
+    selector: opts.Selector = None,
+    namespace: opts.Namespace = None,
+    context: opts.Context = None,
+    kubeconfig: opts.Kubeconfig = None,
+    timeout: opts.RollbackTimeout = "5m",
+    output: opts.NamedOutputOption = opts.NamedOutput.table,
 ) -> int:
     """Restore the seccomp settings saved when kubectl seccomp first changed the workload."""
     from kubectl_seccomp import render
     from kubectl_seccomp.workflows._common import resolve_names
     from kubectl_seccomp.workflows.rollback import rollback
 
-    render.check_format(output)
-    parsed = opts.target(target, selector)
-    rollout_timeout = opts.duration(timeout, "--timeout") or 300.0
-    api, resolved = opts.connect(kubeconfig, context, namespace)
+    parsed = cluster.target(target, selector)
+    rollout_timeout = cluster.duration(timeout, "--timeout") or 300.0
+    api, resolved = cluster.connect(kubeconfig, context, namespace)
     results = [
         rollback(
             api,
@@ -38,5 +32,5 @@ def command(
         )
         for name in resolve_names(api, parsed, resolved.namespace)
     ]
-    render.rollback_summary(results, output)
+    render.rollback_summary(results, output.value)
     return 0

@@ -1,39 +1,38 @@
 """``kubectl seccomp watch KIND/NAME``: the calls a workload's profile does not allow, live."""
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
-from kubectl_seccomp.commands import _cluster as opts
+from kubectl_seccomp.commands import _cluster as cluster
+from kubectl_seccomp.commands import _options as opts
 
 
 def command(
-    target: str = typer.Argument(..., help=opts.TARGET_HELP),
-    namespace: Optional[str] = opts.NAMESPACE,
-    context: Optional[str] = opts.CONTEXT,
-    kubeconfig: Optional[str] = opts.KUBECONFIG,
-    containers: Optional[list[str]] = typer.Option(
-        None, "--container", "-c", help="Watch only this container (repeatable; default: all)."
-    ),
-    duration: Optional[str] = typer.Option(None, "--duration", help="Stop after this long (e.g. 30s, 5m)."),
-    idle: Optional[str] = typer.Option(None, "--idle", help="Stop when nothing new was seen for this long."),
-    fold: Optional[Path] = typer.Option(
-        None, "--fold", help="When it stops, add the calls seen to this profile file (a diff is printed)."
-    ),
-    apply_folded: bool = typer.Option(
-        False, "--apply", help="With --fold: apply the folded profile (verified rollout, rolled back on failure)."
-    ),
-    timeout: str = opts.TIMEOUT,
-    image: str = opts.IMAGE,
-    agent_namespace: str = opts.AGENT_NAMESPACE,
-    seccomp_root: str = opts.SECCOMP_ROOT,
-    source: str = typer.Option(
-        "auto", "--source", help="Audit source on the nodes: auto, netlink, auditlog, kmsg."
-    ),
-    output: str = typer.Option("table", "-o", "--output", help="table (live) or json (one event per line)."),
+    target: opts.Target,
+    namespace: opts.Namespace = None,
+    context: opts.Context = None,
+    kubeconfig: opts.Kubeconfig = None,
+    containers: opts.WatchContainers = None,
+    duration: opts.Duration = None,
+    idle: opts.Idle = None,
+    fold: Annotated[
+        Optional[Path],
+        typer.Option("--fold", help="When it stops, add the calls seen to this profile file (a diff is printed)."),
+    ] = None,
+    apply_folded: Annotated[
+        bool,
+        typer.Option(
+            "--apply", help="With --fold: apply the folded profile (verified rollout, rolled back on failure)."
+        ),
+    ] = False,
+    timeout: opts.WatchTimeout = "5m",
+    image: opts.Image = cluster.DEFAULT_IMAGE,
+    agent_namespace: opts.AgentNamespace = cluster.DEFAULT_AGENT_NAMESPACE,
+    seccomp_root: opts.SeccompRoot = cluster.DEFAULT_SECCOMP_ROOT,
+    source: opts.SourceOption = opts.Source.auto,
+    output: opts.WatchOutputOption = opts.WatchOutput.table,
 ) -> int:
     """Show, per pod and container, each call the profile does not allow, as it happens.
 
@@ -45,18 +44,16 @@ def command(
     from kubectl_seccomp.errors import UsageError
     from kubectl_seccomp.workflows.watch import WatchOptions, watch
 
-    if output not in ("table", "json"):
-        raise UsageError(f"-o {output!r} is not a format of watch", hint="use -o table or -o json")
     if apply_folded and fold is None:
         raise UsageError("--apply needs --fold PROFILE", hint="kubectl seccomp watch deploy/x --fold x.json --apply")
-    parsed = opts.target(target, None)
+    parsed = cluster.target(target, None)
     if fold is not None and not fold.is_file():
         raise UsageError(f"--fold {fold}: no such profile file")
-    seconds = (opts.duration(duration, "--duration"), opts.duration(idle, "--idle"))
-    rollout_timeout = opts.duration(timeout, "--timeout") or 300.0
-    api, resolved = opts.connect(kubeconfig, context, namespace)
-    node = opts.node_settings(image, agent_namespace, seccomp_root)
-    reporter = watch_render.WatchConsole(output)
+    seconds = (cluster.duration(duration, "--duration"), cluster.duration(idle, "--idle"))
+    rollout_timeout = cluster.duration(timeout, "--timeout") or 300.0
+    api, resolved = cluster.connect(kubeconfig, context, namespace)
+    node = cluster.node_settings(image, agent_namespace, seccomp_root)
+    reporter = watch_render.WatchConsole(output.value)
     result = watch(
         api,
         WatchOptions(
@@ -66,7 +63,7 @@ def command(
             containers=tuple(containers or ()),
             duration=seconds[0],
             idle=seconds[1],
-            source=source,
+            source=source.value,
             node=node,
         ),
         reporter,

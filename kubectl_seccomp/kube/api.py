@@ -57,7 +57,8 @@ class KubeApi(ABC):
     def list_objects(self, kind: str, namespace: Optional[str], label_selector: str = "") -> list[Obj]: ...
 
     @abstractmethod
-    def patch_object(self, kind: str, namespace: str, name: str, patch: list[Obj]) -> Obj: ...
+    def patch_object(self, kind: str, namespace: str, name: str, patch: list[Obj], *, dry_run: bool = False) -> Obj:
+        """Send a JSON Patch; with ``dry_run`` the API server checks it (``dryRun=All``) and stores nothing."""
 
     @abstractmethod
     def create_object(self, kind: str, namespace: str, body: Obj) -> Obj: ...
@@ -239,11 +240,13 @@ class ClientApi(KubeApi):
             item.setdefault("kind", kind)  # list items come without it
         return items
 
-    def patch_object(self, kind: str, namespace: str, name: str, patch: list[Obj]) -> Obj:
+    def patch_object(self, kind: str, namespace: str, name: str, patch: list[Obj], *, dry_run: bool = False) -> Obj:
         what, method = self._kind_call(kind, "patch")
+        extra: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
         obj: Obj = self._call(
-            "patch", what, namespace, name, lambda: _json(method(name, namespace, patch, _preload_content=False))
-        )
+            "patch", what, namespace, name,
+            lambda: _json(method(name, namespace, patch, _preload_content=False, **extra)),
+        )  # fmt: skip
         obj.setdefault("kind", kind)
         return obj
 

@@ -80,22 +80,35 @@ def refuse_controlled(api: KubeApi, obj: Obj) -> None:
     )
 
 
-def patch(api: KubeApi, owner: Obj, ops: list[Obj], *, guard_version: bool = False) -> Obj:
-    """Send ``ops``; with ``guard_version`` fail if the object changed since it was read."""
+def patch(api: KubeApi, owner: Obj, ops: list[Obj], *, guard_version: bool = False, dry_run: bool = False) -> Obj:
+    """Send ``ops``; with ``guard_version`` fail if the object changed since it was read; with ``dry_run``
+    the API server checks them (admission and validation included) and changes nothing."""
     meta = owner["metadata"]
     if not ops:
         return owner
     if guard_version:
         ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]}, *ops]
     try:
+        if dry_run:
+            return api.patch_object(kind_of(owner), meta["namespace"], meta["name"], ops, dry_run=True)
         return api.patch_object(kind_of(owner), meta["namespace"], meta["name"], ops)
     except Invalid as error:
-        if "test" in error.message or "testing" in error.message.lower():
+        if _patch_did_not_apply(error.message):
             raise Conflict(
                 f"{describe(owner)} changed while we were changing it",
                 hint="run the command again",
             ) from error
         raise
+
+
+def _patch_did_not_apply(message: str) -> bool:
+    """Whether an Invalid answer means a JSON Patch operation failed on the object as it is now (our
+    ``test`` of its resourceVersion or of a container's name): the API server says only "the server
+    rejected our request due to an error in our request" then; json-patch libraries say "testing value".
+    Any other Invalid (a validation or an admission policy refusing the result) is not a conflict,
+    even when its text holds the word "test"."""
+    lowered = message.lower()
+    return "due to an error in our request" in lowered or "testing value" in lowered
 
 
 def owner_pods(api: KubeApi, owner: Obj, *, newest_only: bool = False) -> list[Obj]:

@@ -34,6 +34,7 @@ class ApplyResult:
     manifest: Optional[Obj] = None  # Jobs and Pods: the manifest to re-create, patched
     removed: tuple[str, ...] = ()  # previous profile files no pod refers to any more
     guard: tuple[str, ...] = ()  # the node labels the pod template requires (node guard)
+    server_dry_run: bool = False  # the API server checked the patch (dryRun=All) and stored nothing
 
 
 def restore_settings(

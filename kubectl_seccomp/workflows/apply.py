@@ -30,6 +30,7 @@ class ApplyOptions:
     containers: tuple[str, ...] = ()
     timeout: float = 300.0
     dry_run: bool = False
+    server_dry_run: bool = False  # with dry_run: the API server checks the patch too (dryRun=All)
     node: NodeSettings = field(default_factory=NodeSettings)
     kind: str = DEPLOYMENT
     node_guard: bool = True
@@ -75,13 +76,20 @@ def apply(api: KubeApi, options: ApplyOptions, reporter: Reporter) -> ApplyResul
         paths = {c: applied_path(options.namespace, options.name, c, text) for c in profiles}
         wanted = wanted_settings(owner, paths)
         if options.kind in (JOB, POD):
+            if options.server_dry_run:
+                reporter.warn(f"a {options.kind}'s pod template cannot be patched: nothing to send to the server")
             manifest = wl.patched_manifest(owner, wanted)
             return ApplyResult(
                 options.namespace, options.name, tuple(paths), paths, (), (), True, options.kind, manifest
             )
         keys = guard_for(owner, paths, options.node_guard)
         ops = owner_patch(owner, wanted, wl.current_originals(owner), keys)  # what apply_profiles sends
-        return ApplyResult(options.namespace, options.name, tuple(paths), paths, (), tuple(ops), True, options.kind)
+        if options.server_dry_run:  # admission and validation see it; nothing is stored, nothing on the nodes
+            owners.patch(api, owner, ops, guard_version=True, dry_run=True)
+        return ApplyResult(
+            options.namespace, options.name, tuple(paths), paths, (), tuple(ops), True, options.kind,
+            server_dry_run=options.server_dry_run,
+        )  # fmt: skip
     before = wl.current_originals(owner)
     run_id = new_run_id()
     with sigterm_as_interrupt():

@@ -51,6 +51,7 @@ from typing import Any, Optional, Protocol
 
 from kubectl_seccomp.agent.events import Counters
 from kubectl_seccomp.errors import InputError, SeccompError, UsageError
+from kubectl_seccomp.formats import FILE_EXTENSIONS, ProfileFormat, render_profile, resource_name
 from kubectl_seccomp.interrupts import shielded, sigterm_as_interrupt
 from kubectl_seccomp.kube import nodes as node_ops
 from kubectl_seccomp.kube import owners
@@ -107,6 +108,7 @@ class RecordOptions:
     include_denied: bool = False  # also allow calls a filter denied (seen with --log-denials profiles)
     mode: str = ENFORCE  # how the recorded profiles are applied (the files written are always enforce)
     base: Optional[Profile] = None  # record under this profile in complain mode; the result is base + new calls
+    profile_format: ProfileFormat = ProfileFormat.json  # the form of the files written (spo: a SeccompProfile)
 
 
 @dataclass(frozen=True)
@@ -577,11 +579,13 @@ class Recorder:
             profile = profile_for(observed, state.runtime_calls, log_denials=o.log_denials)
             if o.base is not None:
                 profile = o.base.in_mode(ENFORCE, log_denials=o.log_denials).merge(profile)
-            path = o.output_dir / o.namespace / f"{o.name}-{info.name}.json"
+            stem = f"{o.name}-{info.name}"
+            text = render_profile(profile, o.profile_format, resource_name(None, stem))
+            path = o.output_dir / o.namespace / f"{stem}.{FILE_EXTENSIONS[o.profile_format]}"
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(path.name + ".tmp")
-                tmp.write_text(profile.to_json())
+                tmp.write_text(text)
                 tmp.replace(path)
             except OSError as error:
                 raise InputError(f"{path}: cannot write: {error.strerror}") from error

@@ -141,7 +141,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name, selection in (("first", ["--pid", "7116"]), ("second", ["--pid", "7117", "--include-denied"])):
         out = base / f"{name}.json"
         result = subprocess.run(
-            [sys.executable, "-m", "kubectl_seccomp", "generate", "-f", str(FIXTURE_LOG), *selection, "-o", str(out)],
+            [sys.executable, "-m", "kubectl_seccomp", "generate", "-f", str(FIXTURE_LOG), *selection, "--to", str(out)],
             capture_output=True, text=True, cwd=ROOT, check=False,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
@@ -157,7 +157,7 @@ def substituted(tokens: list[str], inputs: dict[str, Path]) -> list[str]:
     for token in tokens:
         if previous in ("-f", "--audit-log"):
             token = str(FIXTURE_LOG)
-        elif previous in ("-o", "--output"):
+        elif previous == "--to":
             token = str(inputs["out"])
         elif previous in ("-p", "--pid"):
             token = FIXTURE_PID
@@ -184,6 +184,7 @@ def test_offline_example_runs(doc: str, example: str, inputs: dict[str, Path]) -
         f"{doc}: `kubectl seccomp {example}` ran as {argv}: {result.returncode}\n{result.stderr}"
     )
     assert "Traceback" not in result.stderr and "No such option" not in result.stderr
+    assert "deprecated" not in result.stderr, f"{doc}: `kubectl seccomp {example}` uses an old spelling"
 
 
 def test_the_checks_catch_unknown_commands_and_flags() -> None:

@@ -146,3 +146,21 @@ def test_pip_takes_current_releases_and_the_plugin_runs_on_them(newest_venv: Pat
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     completed = subprocess.run([str(KUBECTL), "__complete", "seccomp", "rec"], capture_output=True, text=True, env=env)
     assert completed.stdout.splitlines() == ["record", "record-local", ":4"]
+
+
+def test_the_reference_renders_on_the_newest_typer(newest_venv: Path) -> None:
+    """scripts/gen_reference.py walks typer's command tree through kubectl_seccomp._click, which typer
+    releases that vendor click (0.24 and later) need; the page it renders there has every command."""
+    python = str(newest_venv / "bin" / "python")
+    typer_version = subprocess.run(
+        [python, "-c", "from importlib.metadata import version; print(version('typer'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    result = subprocess.run(
+        [python, str(ROOT / "scripts" / "gen_reference.py"), "--stdout"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"typer {typer_version}: {result.stderr}"
+    pinned = (ROOT / "docs" / "reference.md").read_text(encoding="utf-8")
+    headings = [line for line in pinned.splitlines() if line.startswith("## ")]
+    assert len(headings) > 10 and headings == [line for line in result.stdout.splitlines() if line.startswith("## ")]
+    assert "--profile-dir" in result.stdout and "--dry-run" in result.stdout

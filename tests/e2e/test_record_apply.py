@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +266,94 @@ def test_apply_dry_run_changes_nothing(cluster: Any, namespace: str, tmp_path: P
     } in patch
     after = kubectl.json("get", "deploy", "dry", "-n", namespace)
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
+
+
+def deny_localhost_policy(namespace: str) -> list[dict[str, Any]]:
+    """A ValidatingAdmissionPolicy (and its binding) refusing Localhost seccomp profiles in ``namespace``."""
+    name = f"ksc-deny-localhost-{namespace}"[:63]
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                    "resourceRules": [
+                        {
+                            "apiGroups": ["apps"],
+                            "apiVersions": ["v1"],
+                            "operations": ["UPDATE"],
+                            "resources": ["deployments"],
+                        }
+                    ],
+                },
+                "validations": [
+                    {
+                        "expression": "!object.spec.template.spec.containers.exists(c, has(c.securityContext) "
+                        "&& has(c.securityContext.seccompProfile) && c.securityContext.seccompProfile.type == "
+                        "'Localhost')",
+                        "message": "e2e policy: no Localhost seccomp profiles here",
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {"policyName": name, "validationActions": ["Deny"]},
+        },
+    ]
+
+
+def test_apply_server_dry_run_sends_the_patch_and_changes_nothing(
+    cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    """``--dry-run=server`` sends the patch with dryRun=All: admission sees it (a policy that refuses
+    Localhost profiles refuses it, which a client dry run never asks), and nothing changes."""
+    kubectl = cluster.kubectl
+    before = deploy(kubectl, namespace, http_deployment("drys", replicas=1))
+    files_before = node_files(cluster)
+    profile = tmp_path / "p.json"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_LOG", "architectures": ["SCMP_ARCH_X86_64"]}))
+    args = ["apply", "deploy/drys", "-n", namespace, "-f", str(profile), "-o", "json"]
+
+    accepted = json.loads(cli_ok(cluster.kubeconfig, *args, "--dry-run=server", cwd=tmp_path).stdout)
+    assert accepted["dryRun"] == "server"
+    assert any(op.get("path") == "/spec/template/spec/containers/0/securityContext" for op in accepted["patch"])
+
+    policy = deny_localhost_policy(namespace)
+    try:
+        kubectl.run("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": policy}))
+        localhost_patch = json.dumps(accepted["patch"])
+        deadline = time.monotonic() + 90
+        while True:  # the policy takes effect once the API server has compiled it
+            probe = kubectl.run("patch", "deploy", "drys", "-n", namespace, "--type=json", "-p", localhost_patch,
+                                "--dry-run=server", check=False)  # fmt: skip
+            if probe.returncode != 0 and "e2e policy" in probe.stderr:
+                break
+            assert time.monotonic() < deadline, f"the admission policy did not take effect: {probe.stderr}"
+            time.sleep(2)
+        refused = cli(cluster.kubeconfig, *args, "--dry-run=server", cwd=tmp_path)
+        assert refused.returncode != 0, refused.stdout
+        assert "e2e policy: no Localhost seccomp profiles here" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert len([line for line in refused.stderr.splitlines() if line.startswith("error: ")]) == 1
+        client_only = cli_ok(cluster.kubeconfig, *args, "--dry-run", cwd=tmp_path)  # never asks the server
+        assert json.loads(client_only.stdout)["dryRun"] == "client"
+    finally:
+        for item in reversed(policy):
+            kubectl.run("delete", item["kind"], item["metadata"]["name"], "--ignore-not-found", check=False)
+
+    after = kubectl.json("get", "deploy", "drys", "-n", namespace)
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert seccomp_settings(after) == seccomp_settings(before)
+    assert node_files(cluster) == files_before  # nothing installed on the nodes
+    named = cli_ok(cluster.kubeconfig, "status", "-n", namespace, "--no-nodes", "-o", "name", cwd=tmp_path)
+    assert named.stdout == "deployment.apps/drys\n"  # -o name, as kubectl get prints it
 
 
 @pytest.mark.parametrize(

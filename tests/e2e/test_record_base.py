@@ -29,14 +29,15 @@ def test_record_base_adds_only_the_new_call(cluster: Any, namespace: str, tmp_pa
     deploy(kubectl, namespace, version(""))
     old_dir, new_dir = tmp_path / "v1", tmp_path / "v2"
     cli_ok(cluster.kubeconfig, "record", "deploy/app", "-n", namespace, "--exec", EXEC_REQUESTS, "--no-apply",
-           "--output", str(old_dir), "--timeout", "120s", cwd=tmp_path)  # fmt: skip
+           "--profile-dir", str(old_dir), "--timeout", "120s", cwd=tmp_path)  # fmt: skip
     base = old_dir / namespace / "app-web.json"
     assert "getpriority" not in profile_names(base)
 
     # version 2 calls getpriority once at start-up
     deploy(kubectl, namespace, version("os.getpriority(os.PRIO_PROCESS, 0); "))
     result = cli_ok(cluster.kubeconfig, "record", "deploy/app", "-n", namespace, "--base", str(base),
-                    "--exec", EXEC_REQUESTS, "--output", str(new_dir), "--timeout", "120s", cwd=tmp_path)  # fmt: skip
+                    "--exec", EXEC_REQUESTS, "--profile-dir", str(new_dir), "--timeout", "120s",
+                    cwd=tmp_path)  # fmt: skip
     assert "--exec command exited with code 0" in result.stderr
     updated = new_dir / namespace / "app-web.json"
     assert profile_names(updated) - profile_names(base) == {"getpriority"}

@@ -4,7 +4,8 @@ The CRD is made from tests/fixtures/spo/seccompprofile-v1.json (the OpenAPI sche
 Profiles Operator's SeccompProfile v1, see its ``$comment``), created for this test and deleted after
 it (left alone if the cluster already has it). ``kubectl apply --dry-run=server --validate=strict``
 then has the API server validate the resource, reject unknown fields instead of pruning them, and
-answer the object it would store, which must hold every rule we wrote.
+answer the object it would store, which must hold every rule we wrote: what ``generate`` writes,
+and what ``record --format spo`` writes for a recorded Deployment.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from seccomp_helpers import EXEC_REQUESTS, cli_ok, deploy, http_deployment, seccomp_settings
 
 from tests.e2e.conftest import Kubectl
 
@@ -89,3 +92,34 @@ def test_the_api_server_accepts_what_generate_writes(seccompprofile_crd: object,
     bad = generated.replace("  defaultAction:", "  defaultErrnoRet: 1\n  defaultAction:")
     refused = kubectl.run("apply", "--dry-run=server", "--validate=strict", "-f", "-", input=bad, check=False)
     assert refused.returncode != 0 and "defaultErrnoRet" in refused.stderr  # what we leave out, it refuses
+
+
+def test_record_format_spo_writes_what_the_api_server_accepts(
+    seccompprofile_crd: object, cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    """``record --format spo`` writes each container's profile as a SeccompProfile the API server
+    validates strictly against the operator's schema, holding what was recorded."""
+    kubectl = cluster.kubectl
+    before = deploy(kubectl, namespace, http_deployment("spo", replicas=1))
+    profiles = tmp_path / "recorded"
+    result = cli_ok(
+        cluster.kubeconfig, "record", "deploy/spo", "-n", namespace, "--exec", EXEC_REQUESTS, "--no-apply",
+        "--format", "spo", "--profile-dir", str(profiles), "--timeout", "120s", "-o", "json", cwd=tmp_path,
+    )  # fmt: skip
+    assert "deprecated" not in result.stderr
+    summary = json.loads(result.stdout)
+    written = profiles / namespace / "spo-web.yaml"
+    assert [c["file"] for c in summary["containers"]] == [str(written)]
+    assert sorted(p.name for p in (profiles / namespace).iterdir()) == ["spo-web.yaml"]
+    resource = yaml.safe_load(written.read_text())
+    assert resource["metadata"]["name"] == "spo-web"
+    names = {name for rule in resource["spec"]["syscalls"] for name in rule["names"]}
+    assert len(names) == summary["containers"][0]["syscalls"] > 10 and {"accept4", "recvfrom"} & names
+
+    stored = json.loads(
+        kubectl.run("apply", "--dry-run=server", "--validate=strict", "-o", "json", "-f", str(written)).stdout
+    )
+    assert stored["kind"] == "SeccompProfile"
+    assert {k: v for k, v in stored["spec"].items() if k != "state"} == resource["spec"]  # nothing pruned
+    after = kubectl.json("get", "deploy", "spo", "-n", namespace)
+    assert seccomp_settings(after) == seccomp_settings(before)  # --no-apply: back as it was

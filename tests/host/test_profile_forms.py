@@ -35,13 +35,13 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_podman_runs_a_container_under_the_written_profile(rootfs: Path, tmp_path: Path) -> None:
     recorded = cli(
-        "record-local", "-o", str(tmp_path / "recorded"), "--source", "netlink", "--",
+        "record-local", "--profile-dir", str(tmp_path / "recorded"), "--source", "netlink", "--",
         *PODMAN, "run", "--rm", "--name", unique("forms"), *run_args(Path("{log_profile}"), rootfs)[1:], *mkdir(),
     )  # fmt: skip
     assert recorded.returncode == 0, recorded.stderr
     (profile,) = [p for p in (tmp_path / "recorded").glob("*.json") if "mkdir" in p.read_text()]
     written = tmp_path / "podman-profile.json"
-    merged = cli("merge", str(profile), str(profile), "--format", "json", "-o", str(written))
+    merged = cli("merge", str(profile), str(profile), "--format", "json", "--to", str(written))
     assert merged.returncode == 0, merged.stderr
     names = json.loads(written.read_text())["syscalls"][0]["names"]
     assert {"mkdir", "mkdirat"} & set(names)
@@ -54,7 +54,7 @@ def test_podman_runs_a_container_under_the_written_profile(rootfs: Path, tmp_pat
     without = tmp_path / "without-mkdir.json"
     without.write_text(json.dumps(data))
     rewritten = tmp_path / "podman-without-mkdir.json"
-    assert cli("merge", str(without), str(without), "-o", str(rewritten)).returncode == 0
+    assert cli("merge", str(without), str(without), "--to", str(rewritten)).returncode == 0
     denied = podman("crun", *run_args(rewritten, rootfs, "--rm"), *mkdir(), check=False)
     assert denied.returncode != 0, "mkdir ran although the profile does not allow it"
     assert "Operation not permitted" in denied.stderr + denied.stdout

@@ -22,7 +22,7 @@ def test_record_local_command_writes_one_profile_per_container(rootfs: Path, tmp
     name = unique("cli")
     podman = ["podman", "--runtime", "crun", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
     result = CliRunner().invoke(app, [
-        "record-local", "-o", str(tmp_path / "out"), "--source", "netlink", "--",
+        "record-local", "--profile-dir", str(tmp_path / "out"), "--source", "netlink", "--",
         *podman, "run", "--rm", "--name", name, "--network", "none",
         "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
         "--security-opt", "seccomp={log_profile}", "--rootfs", str(rootfs), "/bin/sync",
@@ -35,3 +35,39 @@ def test_record_local_command_writes_one_profile_per_container(rootfs: Path, tmp
     names = mine[0]["syscalls"][0]["names"]
     assert {"execve", "exit_group", "rt_sigreturn"} <= set(names)
     assert "flags" not in mine[0]  # runc 1.1 refuses them; --log-denials adds them
+
+
+def test_o_json_prints_the_recording_and_the_old_o_dir_still_works(rootfs: Path, tmp_path: Path) -> None:
+    """``-o json`` is the output format (the recording as data on stdout); ``-o DIR``, the previous
+    release's spelling of ``--profile-dir DIR``, still writes there, with one deprecation line."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    podman = ["podman", "--runtime", "crun", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+
+    def record(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kubectl_seccomp", "record-local", *flags, "--source", "netlink", "--",
+             *podman, "run", "--rm", "--name", unique("cli-o"), "--network", "none",
+             "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
+             "--security-opt", "seccomp={log_profile}", "--rootfs", str(rootfs), "/bin/sync"],
+            capture_output=True, text=True, cwd=repo, timeout=300, check=False,
+        )  # fmt: skip
+
+    as_data = record("--profile-dir", str(tmp_path / "new"), "-o", "json")
+    assert as_data.returncode == 0, as_data.stderr
+    data = json.loads(as_data.stdout)
+    assert data["exitCode"] == 0 and data["source"] == "netlink"
+    written = {str(path) for path in (tmp_path / "new").glob("*.json")}
+    assert {entry["path"] for entry in data["profiles"].values()} == written and written
+    assert "deprecated" not in as_data.stderr
+
+    old = record("-o", str(tmp_path / "old"))
+    assert old.returncode == 0, old.stderr
+    assert old.stdout == "" and list((tmp_path / "old").glob("*.json"))
+    notes = [line for line in old.stderr.splitlines() if "deprecated" in line]
+    assert notes == [
+        "warning: `record-local -o DIR` is deprecated and goes in the next release: use --profile-dir DIR "
+        "(-o is the output format: json, table, yaml)"
+    ]

@@ -364,7 +364,12 @@ class FakeKube(KubeApi):
             if namespace in (None, ns) and matches(o["metadata"].get("labels") or {}, label_selector)
         ]
 
-    def patch_object(self, kind: str, namespace: str, name: str, patch: list[Obj]) -> Obj:
+    def patch_object(self, kind: str, namespace: str, name: str, patch: list[Obj], *, dry_run: bool = False) -> Obj:
+        if dry_run:  # the server checks the patch and stores nothing
+            self.calls.append(("patch-dry-run", kind.lower(), namespace, name, json.dumps(patch)))
+            if kind == POD:
+                return json_patch(copy.deepcopy(self.pods[(namespace, name)]), patch)
+            return {"kind": kind, **json_patch(copy.deepcopy(self.objects[kind][(namespace, name)]), patch)}
         self.calls.append(("patch", kind.lower(), namespace, name, json.dumps(patch)))
         if kind == POD:
             self.pods[(namespace, name)] = json_patch(self.pods[(namespace, name)], patch)

@@ -251,6 +251,50 @@ def test_dry_run_shows_the_patch_apply_then_sends(kube: FakeKube, tmp_path: Path
     assert sent == [list(dry.patch)]
 
 
+def test_server_dry_run_sends_the_patch_with_dry_run_and_changes_nothing(kube: FakeKube, tmp_path: Path) -> None:
+    kube.add_deployment(NS, web_deployment(replicas=1))
+    before = copy.deepcopy(kube.objects[DEPLOYMENT][(NS, "web")])
+    profile = write_profile(tmp_path, "a.json", ["read"])
+    options = ApplyOptions(NS, "web", profile, node=NodeSettings(pod_timeout=5), dry_run=True, server_dry_run=True)
+    result = apply(kube, options, Reporter())
+    assert result.dry_run and result.server_dry_run
+    sent = [c for c in kube.calls if c[0].startswith("patch")]
+    assert [c[0] for c in sent] == ["patch-dry-run"]  # sent once, as a dry run, and nothing else
+    ops = json.loads(sent[0][4])
+    assert ops[0]["op"] == "test" and ops[0]["path"] == "/metadata/resourceVersion"  # checked against what we read
+    assert ops[1:] == list(result.patch)
+    assert kube.objects[DEPLOYMENT][(NS, "web")] == before and not kube.node_commands
+
+
+def test_server_dry_run_of_a_bare_pod_says_there_is_no_patch(kube: FakeKube, tmp_path: Path) -> None:
+    kube.add(NS, {"kind": POD, "metadata": {"name": "solo"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    reporter = Reporter()
+    options = ApplyOptions(NS, "solo", write_profile(tmp_path, "a.json", ["read"]), kind=POD, dry_run=True,
+                           server_dry_run=True)  # fmt: skip
+    result = apply(kube, options, reporter)
+    assert result.manifest is not None and not [c for c in kube.calls if c[0].startswith("patch")]
+    assert any("nothing to send to the server" in w for w in reporter.warnings)
+
+
+def test_record_writes_seccompprofile_resources_with_format_spo(kube: FakeKube, tmp_path: Path) -> None:
+    import yaml
+
+    from kubectl_seccomp.formats import ProfileFormat
+
+    kube.add(NS, manifest(STATEFULSET))
+    emit_when_on_log(kube, ["read", "accept4"])
+    result = Recorder(
+        kube, options(tmp_path, kind=STATEFULSET, profile_format=ProfileFormat.spo), Reporter(), agent=b"PK"
+    ).run()
+    written = tmp_path / NS / "web-web.yaml"
+    assert result.containers[0].path == written and not (tmp_path / NS / "web-web.json").exists()
+    resource = yaml.safe_load(written.read_text())
+    assert resource["kind"] == "SeccompProfile" and resource["metadata"]["name"] == "web-web"
+    assert {"read", "accept4"} <= set(resource["spec"]["syscalls"][0]["names"])
+    owner = kube.objects[STATEFULSET][(NS, "web")]  # what is applied is the same profile, as the kubelet reads it
+    assert wl.containers(owner)[0].seccomp["localhostProfile"].startswith(f"kubectl-seccomp/{NS}/web-web-")  # type: ignore[index]
+
+
 def test_a_selector_names_every_matching_owner(kube: FakeKube) -> None:
     from kubectl_seccomp.targets import Target
     from kubectl_seccomp.workflows._common import resolve_names

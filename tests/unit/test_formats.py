@@ -58,7 +58,7 @@ def test_generate_writes_a_seccompprofile_the_crd_accepts(tmp_path: Path) -> Non
     as_json = cli("generate", "-f", str(FIXTURE_LOG), "--log-denials")
     assert as_json.returncode == 0, as_json.stderr
     out = tmp_path / "web-frontend.yaml"
-    result = cli("generate", "-f", str(FIXTURE_LOG), "--log-denials", "--format", "spo", "-o", str(out))
+    result = cli("generate", "-f", str(FIXTURE_LOG), "--log-denials", "--format", "spo", "--to", str(out))
     assert result.returncode == 0, result.stderr
     resource = check_resource(out.read_text())
     assert resource["metadata"]["name"] == "web-frontend"  # from the file name

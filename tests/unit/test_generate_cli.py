@@ -85,7 +85,7 @@ def test_gzip_and_stdin(tmp_path: Path, capsys: pytest.CaptureFixture[str], monk
 
 def test_several_logs_and_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "sub" / "profile.json"
-    assert run(["generate", "-f", str(RECORDS / "dmesg.txt"), "-f", str(ENRICHED), "-o", str(out_file)]) == 0
+    assert run(["generate", "-f", str(RECORDS / "dmesg.txt"), "-f", str(ENRICHED), "--to", str(out_file)]) == 0
     out, err = capsys.readouterr()
     assert out == ""
     assert allowed(out_file.read_text()) == logged_names(RECORDS / "dmesg.txt") | logged_names(ENRICHED)

@@ -68,7 +68,7 @@ def test_a_failed_write_leaves_the_old_file_intact(command: str, tmp_path: Path)
     a.write_text(profile_text("read", "write"))
     b.write_text(profile_text("close"))
     args = ["generate", "-f", str(LOG)] if command == "generate" else ["merge", str(a), str(b)]
-    result = cli(*args, "-o", str(out), fsize=64)  # the profile is longer than 64 bytes
+    result = cli(*args, "--to", str(out), fsize=64)  # the profile is longer than 64 bytes
     assert result.returncode == 1
     too_large = "file too large (a file size limit, ulimit -f?)"
     assert one_error_line(result.stderr) == f"error: {out}: cannot write: {too_large}"
@@ -76,7 +76,7 @@ def test_a_failed_write_leaves_the_old_file_intact(command: str, tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "profile.json"]  # no temporary left
     # Without the limit the same command replaces it, keeping its mode.
     out.chmod(0o640)
-    assert cli(*args, "-o", str(out)).returncode == 0
+    assert cli(*args, "--to", str(out)).returncode == 0
     assert json.loads(out.read_text())["defaultAction"] == "SCMP_ACT_ERRNO"
     assert out.stat().st_mode & 0o777 == 0o640
 
@@ -86,17 +86,17 @@ def test_output_through_a_symlink_replaces_its_target(tmp_path: Path) -> None:
     target.write_text("OLD\n")
     link = tmp_path / "link.json"
     link.symlink_to(target)
-    assert cli("generate", "-f", str(LOG), "-o", str(link)).returncode == 0
+    assert cli("generate", "-f", str(LOG), "--to", str(link)).returncode == 0
     assert link.is_symlink() and json.loads(target.read_text())["syscalls"]
 
 
 def test_output_to_a_device_is_written_in_place_not_replaced(tmp_path: Path) -> None:
     # Replacing /dev/full or /dev/stdout by a regular file would be a disaster: write them in place.
-    result = cli("generate", "-f", str(LOG), "-o", "/dev/full")
+    result = cli("generate", "-f", str(LOG), "--to", "/dev/full")
     assert result.returncode == 1
     assert one_error_line(result.stderr) == "error: /dev/full: cannot write: No space left on device"
     assert Path("/dev/full").is_char_device()
-    result = cli("generate", "-f", str(LOG), "-o", "/dev/stdout")
+    result = cli("generate", "-f", str(LOG), "--to", "/dev/stdout")
     assert result.returncode == 0 and json.loads(result.stdout)["syscalls"]
     assert Path("/dev/full").is_char_device() and not list(Path("/dev").glob(".full.*.tmp"))
 
@@ -132,7 +132,7 @@ def test_output_that_is_an_input_is_refused(how: str, tmp_path: Path, capsys: py
     elif how == "hard link":
         output = tmp_path / "out.json"
         os.link(log, output)
-    assert run(["generate", "-f", str(log), "-o", str(output)]) == 2
+    assert run(["generate", "-f", str(log), "--to", str(output)]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert line == f"error: {output} is also an input ({log}); writing it would destroy it"
     assert log.read_bytes() == LOG.read_bytes()
@@ -239,7 +239,7 @@ def test_impossible_profiles_are_one_line(
     bad, good = tmp_path / "bad.json", tmp_path / "good.json"
     bad.write_text(text)
     good.write_text(profile_text("read"))
-    assert run(["merge", str(bad), str(good), "-o", str(tmp_path / "out.json")]) == 1
+    assert run(["merge", str(bad), str(good), "--to", str(tmp_path / "out.json")]) == 1
     assert one_error_line(capsys.readouterr().err) == f"error: {bad}: {message}"
     assert not (tmp_path / "out.json").exists()
     assert run(["diff", str(good), str(bad)]) == 2
@@ -299,5 +299,5 @@ def test_merge_into_one_of_its_inputs(tmp_path: Path) -> None:
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(profile_text("read"))
     b.write_text(profile_text("write"))
-    assert run(["merge", str(a), str(b), "-o", str(a)]) == 0
+    assert run(["merge", str(a), str(b), "--to", str(a)]) == 0
     assert json.loads(a.read_text())["syscalls"][0]["names"] == ["read", "write"]
