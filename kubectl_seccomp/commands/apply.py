@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from kubectl_seccomp.commands import _cluster as opts
+from kubectl_seccomp.commands._profiles import STRICT
 
 
 def command(
@@ -16,6 +17,7 @@ def command(
     namespace: Optional[str] = opts.NAMESPACE,
     context: Optional[str] = opts.CONTEXT,
     kubeconfig: Optional[str] = opts.KUBECONFIG,
+    request_timeout: Optional[str] = opts.REQUEST_TIMEOUT,
     containers: Optional[list[str]] = typer.Option(
         None, "--container", "-c", help="Apply to this container (repeatable; default: all, init included)."
     ),
@@ -35,6 +37,7 @@ def command(
     seccomp_root: str = opts.SECCOMP_ROOT,
     output: str = opts.OUTPUT,
     node_guard: bool = opts.NODE_GUARD,
+    strict: bool = STRICT,
 ) -> int:
     """Put a profile on the nodes and point the containers at it; roll back if pods fail.
 
@@ -55,7 +58,7 @@ def command(
         raise UsageError("--log-denials is for enforce mode", hint="complain mode logs what it would deny anyway")
     parsed = opts.target(target, selector)
     rollout_timeout = opts.duration(timeout, "--timeout") or 300.0
-    api, resolved = opts.connect(kubeconfig, context, namespace)
+    api, resolved = opts.connect(kubeconfig, context, namespace, request_timeout)
     base = ApplyOptions(
         namespace=resolved.namespace,
         kind=parsed.kind,
@@ -67,6 +70,7 @@ def command(
         node_guard=node_guard,
         mode=checked_mode,
         log_denials=log_denials,
+        strict=strict,
         node=opts.node_settings(image, agent_namespace, seccomp_root),
     )
     results = []

@@ -13,6 +13,7 @@ from kubectl_seccomp.errors import UsageError
 def command(
     context: Optional[str] = opts.CONTEXT,
     kubeconfig: Optional[str] = opts.KUBECONFIG,
+    request_timeout: Optional[str] = opts.REQUEST_TIMEOUT,
     profiles: bool = typer.Option(
         False,
         "--profiles",
@@ -39,7 +40,7 @@ def command(
     render.check_format(output)
     if orphans and profiles:
         raise UsageError("--orphans and --profiles exclude each other", hint="--profiles removes every file already")
-    api, _resolved = opts.connect(kubeconfig, context, None)
+    api, _resolved = opts.connect(kubeconfig, context, None, request_timeout)
     settings = opts.node_settings(image, agent_namespace, seccomp_root)
     if orphans:
         render.cleanup_summary(cleanup_orphans(api, settings=settings, reporter=render.ConsoleReporter()), output)

@@ -16,6 +16,7 @@ def command(
     namespace: Optional[str] = opts.NAMESPACE,
     context: Optional[str] = opts.CONTEXT,
     kubeconfig: Optional[str] = opts.KUBECONFIG,
+    request_timeout: Optional[str] = opts.REQUEST_TIMEOUT,
     containers: Optional[list[str]] = typer.Option(
         None,
         "--container",
@@ -75,7 +76,7 @@ def command(
 
     from kubectl_seccomp import render
     from kubectl_seccomp.workflows._common import resolve_names
-    from kubectl_seccomp.workflows.record import RecordOptions, record
+    from kubectl_seccomp.workflows.record import RecordOptions, check_traced, record
 
     render.check_format(output)
     parsed = opts.target(target, selector)
@@ -88,7 +89,7 @@ def command(
         complain.merge(complain)  # refuses rules other than unconditional allows, before any API call
     seconds = (opts.duration(duration, "--duration"), opts.duration(idle, "--idle"))
     rollout_timeout = opts.duration(timeout, "--timeout") or 300.0
-    api, resolved = opts.connect(kubeconfig, context, namespace)
+    api, resolved = opts.connect(kubeconfig, context, namespace, request_timeout)
     base = RecordOptions(
         namespace=resolved.namespace,
         kind=parsed.kind,
@@ -101,7 +102,7 @@ def command(
         apply=not no_apply,
         node_guard=node_guard,
         timeout=rollout_timeout,
-        source=source,
+        source=opts.source(source),
         log_denials=log_denials,
         include_denied=include_denied,
         mode=opts.mode(mode) or "enforce",
@@ -114,4 +115,5 @@ def command(
         with render.evidence_on_failure():
             results.append(record(api, dataclasses.replace(base, name=name), reporter))
     render.record_summary(results, output)
+    check_traced(results)  # a container without a profile fails the command, after the summary
     return 0

@@ -15,6 +15,7 @@ def command(
     namespace: Optional[str] = opts.NAMESPACE,
     context: Optional[str] = opts.CONTEXT,
     kubeconfig: Optional[str] = opts.KUBECONFIG,
+    request_timeout: Optional[str] = opts.REQUEST_TIMEOUT,
     timeout: str = opts.TIMEOUT,
     output: str = opts.OUTPUT,
 ) -> int:
@@ -26,7 +27,7 @@ def command(
     render.check_format(output)
     parsed = opts.target(target, selector)
     rollout_timeout = opts.duration(timeout, "--timeout") or 300.0
-    api, resolved = opts.connect(kubeconfig, context, namespace)
+    api, resolved = opts.connect(kubeconfig, context, namespace, request_timeout)
     results = [
         rollback(
             api,

@@ -17,6 +17,7 @@ def command(
     all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Every namespace."),
     context: Optional[str] = opts.CONTEXT,
     kubeconfig: Optional[str] = opts.KUBECONFIG,
+    request_timeout: Optional[str] = opts.REQUEST_TIMEOUT,
     check_nodes: bool = typer.Option(
         True, "--nodes/--no-nodes", help="Check on the nodes whether Localhost profile files are present."
     ),
@@ -38,7 +39,7 @@ def command(
     if target is not None and all_namespaces:
         raise UsageError("give either KIND/NAME or -A, not both")
     parsed = opts.target(target, None) if target is not None else None
-    api, resolved = opts.connect(kubeconfig, context, namespace)
+    api, resolved = opts.connect(kubeconfig, context, namespace, request_timeout)
     report = status(
         api,
         namespace=None if all_namespaces else resolved.namespace,

@@ -15,6 +15,7 @@ def command(
     namespace: Optional[str] = opts.NAMESPACE,
     context: Optional[str] = opts.CONTEXT,
     kubeconfig: Optional[str] = opts.KUBECONFIG,
+    request_timeout: Optional[str] = opts.REQUEST_TIMEOUT,
     containers: Optional[list[str]] = typer.Option(
         None, "--container", "-c", help="Watch only this container (repeatable; default: all)."
     ),
@@ -54,7 +55,7 @@ def command(
         raise UsageError(f"--fold {fold}: no such profile file")
     seconds = (opts.duration(duration, "--duration"), opts.duration(idle, "--idle"))
     rollout_timeout = opts.duration(timeout, "--timeout") or 300.0
-    api, resolved = opts.connect(kubeconfig, context, namespace)
+    api, resolved = opts.connect(kubeconfig, context, namespace, request_timeout)
     node = opts.node_settings(image, agent_namespace, seccomp_root)
     reporter = watch_render.WatchConsole(output)
     result = watch(
@@ -66,7 +67,7 @@ def command(
             containers=tuple(containers or ()),
             duration=seconds[0],
             idle=seconds[1],
-            source=source,
+            source=opts.source(source),
             node=node,
         ),
         reporter,
