@@ -190,3 +190,18 @@ def test_a_followed_log_outlives_the_call_timeout_and_ends_when_the_server_goes_
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_ctrl_c_elsewhere_still_says_interrupted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """typer turns a KeyboardInterrupt into exit code 130 without a word; the CLI adds the word."""
+    from kubectl_seccomp import cli
+    from kubectl_seccomp.commands import _cluster
+
+    def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cluster, "connect", interrupted)
+    assert cli.run(["status"]) == 130
+    assert capsys.readouterr().err.splitlines() == ["error: interrupted"]
