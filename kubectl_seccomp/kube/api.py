@@ -7,6 +7,8 @@ is a dict store. :class:`ClientApi` is the pass-through to the ``kubernetes``
 package; it asks for raw answers (``_preload_content=False``), so no model
 deserialisation cost, and turns every library error into a
 :class:`~kubectl_seccomp.kube.errors.KubeError` with the verb and resource.
+Every call has a time limit (:class:`~kubectl_seccomp.kube.config.Timeouts`,
+from ``--request-timeout``); a followed log has a limit on silence instead.
 
 Patches are JSON Patch (RFC 6902) lists: precise (by index, guarded with
 ``test`` operations) and sent with the same content type by every client
