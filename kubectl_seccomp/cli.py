@@ -96,6 +96,8 @@ def run(argv: Optional[list[str]] = None) -> int:
         print(f"error: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         print("hint: run again with KUBECTL_SECCOMP_DEBUG=1 for a traceback, and report it", file=sys.stderr)
         return 70
+    if result == 130:  # typer's answer to a KeyboardInterrupt the command did not turn into an error
+        print("error: interrupted", file=sys.stderr)
     return result if isinstance(result, int) else 0
 
 

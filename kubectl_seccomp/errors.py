@@ -44,6 +44,16 @@ class AgentError(SeccompError):
     """The node agent could not read audit records or manage profile files."""
 
 
+class NothingTraced(SeccompError):
+    """A recording ended without one syscall of a selected container: it has no profile.
+
+    Its own exit code, so that a pipeline running ``record`` notices; the
+    other containers' profiles are written (and applied) all the same.
+    """
+
+    exit_code = 11
+
+
 class Interrupted(SeccompError):
     """The user pressed Ctrl-C; what we changed has been put back."""
 

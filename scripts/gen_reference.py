@@ -46,8 +46,8 @@ HEADER = """\
      Run `python3 scripts/gen_reference.py` after changing a command; a test fails while it is stale. -->
 
 Every command also takes `-h`/`--help`. Commands that talk to the cluster take the flags kubectl users
-know (`-n/--namespace`, `--context`, `--kubeconfig`) and honour `KUBECONFIG` and the context's namespace
-like kubectl. Errors print one line and a hint, and exit non-zero; `KUBECTL_SECCOMP_DEBUG=1` adds a
+know (`-n/--namespace`, `--context`, `--kubeconfig`, `--request-timeout`) and honour `KUBECONFIG` and the
+context's namespace like kubectl. Errors print one line and a hint, and exit non-zero; `KUBECTL_SECCOMP_DEBUG=1` adds a
 traceback. See [the quickstart](quickstart.md) for a walk-through.
 
 Flags mean the same in every command, as in kubectl: `-o/--output` is the format of what the command

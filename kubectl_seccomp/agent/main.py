@@ -20,7 +20,7 @@ from kubectl_seccomp.agent.attribution import Attributor, ProcConnector
 from kubectl_seccomp.agent.events import EventWriter
 from kubectl_seccomp.agent.follow import Follower
 from kubectl_seccomp.agent.profiles import DEFAULT_ROOT, install_profile, remove_profile
-from kubectl_seccomp.agent.sources import DEFAULT_AUDIT_LOG, open_source
+from kubectl_seccomp.agent.sources import DEFAULT_AUDIT_LOG, SOURCES, open_source
 from kubectl_seccomp.agent.tally import TallyWriter
 from kubectl_seccomp.errors import AgentError
 
@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     follow = commands.add_parser(
         "follow", help="print first sightings of syscalls per container (JSON lines)"
     )
-    follow.add_argument("--source", choices=["auto", "netlink", "auditlog", "kmsg"], default="auto")
+    follow.add_argument("--source", choices=SOURCES, default="auto")
     follow.add_argument("--audit-log", default=DEFAULT_AUDIT_LOG,
                         help="auditd's log for --source auditlog ('-' reads stdin)")
     follow.add_argument("--container", action="append", default=[], metavar="ID",

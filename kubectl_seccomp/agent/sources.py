@@ -508,6 +508,9 @@ def in_host_network_namespace(proc: str = "/proc") -> bool:
         return True  # cannot tell: let the socket decide
 
 
+SOURCES = ("auto", "netlink", "auditlog", "kmsg")  # what --source takes, here and in the CLI
+
+
 def open_source(kind: str, audit_log: str = DEFAULT_AUDIT_LOG, proc: str = "/proc") -> Source:
     """Open the source ``kind`` (auto, netlink, auditlog, kmsg)."""
     if kind == "netlink":

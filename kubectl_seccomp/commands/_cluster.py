@@ -41,12 +41,24 @@ def duration(text: Optional[str], flag: str) -> Optional[float]:
     return value
 
 
-def connect(kubeconfig: Optional[str], context: Optional[str], namespace: Optional[str]) -> tuple[Any, Any]:
-    """``(api, resolved config)``; imports the Kubernetes client only now."""
+def request_timeout(text: Optional[str]) -> Optional[float]:
+    """kubectl's ``--request-timeout``: a duration, a bare number of seconds, or 0 for no limit."""
+    if text is not None and re.fullmatch(r"0+(?:\.0*)?(?:ns|us|µs|ms|s|m|h)?", text.strip()):
+        return 0.0
+    return duration(text, "--request-timeout")
+
+
+def connect(
+    kubeconfig: Optional[str], context: Optional[str], namespace: Optional[str], timeout: Optional[str] = None
+) -> tuple[Any, Any]:
+    """``(api, resolved config)``; imports the Kubernetes client only now. ``timeout``: ``--request-timeout``."""
+    seconds = request_timeout(timeout)
     from kubectl_seccomp.kube.api import connect as kube_connect
     from kubectl_seccomp.kube.config import ConnectionOptions
 
-    return kube_connect(ConnectionOptions(kubeconfig=kubeconfig, context=context, namespace=namespace))
+    return kube_connect(
+        ConnectionOptions(kubeconfig=kubeconfig, context=context, namespace=namespace, request_timeout=seconds)
+    )
 
 
 def target(text: str, selector: Optional[str]) -> Any:
@@ -56,7 +68,28 @@ def target(text: str, selector: Optional[str]) -> Any:
     return parse_target(text, selector)
 
 
+# A namespace name is a DNS-1123 label (what the API server would refuse only
+# after the workload is locked and pods are being created).
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
+
+
 def node_settings(image: str, agent_namespace: str, seccomp_root: str) -> Any:
+    """The node pods' settings, each checked here, before the first API call (the nodes would refuse them late)."""
+    if not _DNS_LABEL.fullmatch(agent_namespace):
+        raise UsageError(
+            f"--agent-namespace {agent_namespace[:70]!r} is not a namespace name",
+            hint="at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+        )
+    if not seccomp_root.startswith("/") or "\0" in seccomp_root:
+        raise UsageError(
+            f"--seccomp-root {seccomp_root[:70]!r} is not an absolute path",
+            hint="the kubelet's seccomp directory on the nodes, e.g. /var/lib/kubelet/seccomp",
+        )
+    if not image.strip() or any(c.isspace() or not c.isprintable() for c in image):
+        raise UsageError(
+            f"--image {image[:70]!r} is not an image reference",
+            hint="e.g. docker.io/library/python:3.12-slim (any image with python3 >= 3.9)",
+        )
     from kubectl_seccomp.kube.nodes import NodeSettings
 
     return NodeSettings(namespace=agent_namespace, image=image, seccomp_root=seccomp_root)

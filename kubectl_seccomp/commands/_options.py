@@ -84,6 +84,15 @@ Context = Annotated[Optional[str], typer.Option("--context", help="kubeconfig co
 Kubeconfig = Annotated[
     Optional[str], typer.Option("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config).")
 ]
+RequestTimeout = Annotated[
+    Optional[str],
+    typer.Option(
+        "--request-timeout",
+        help="How long to wait for the API server to answer each request (e.g. 30s, 1m; a bare number is "
+        "seconds; 0: no limit). Default: 10s to connect, 60s for an answer.",
+        show_default=False,
+    ),
+]
 Selector = Annotated[
     Optional[str],
     typer.Option("--selector", "-l", help="With a kind alone (deploy -l app=web): every workload of it matching."),

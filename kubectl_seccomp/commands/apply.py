@@ -6,6 +6,7 @@ import typer
 
 from kubectl_seccomp.commands import _cluster as cluster
 from kubectl_seccomp.commands import _options as opts
+from kubectl_seccomp.commands._profiles import Strict
 
 
 def command(
@@ -15,6 +16,7 @@ def command(
     namespace: opts.Namespace = None,
     context: opts.Context = None,
     kubeconfig: opts.Kubeconfig = None,
+    request_timeout: opts.RequestTimeout = None,
     containers: opts.ApplyContainers = None,
     dry_run: opts.DryRunOption = opts.DryRun.none,
     mode: opts.ApplyMode = None,
@@ -32,6 +34,7 @@ def command(
     seccomp_root: opts.SeccompRoot = cluster.DEFAULT_SECCOMP_ROOT,
     output: opts.NamedOutputOption = opts.NamedOutput.table,
     node_guard: opts.NodeGuard = True,
+    strict: Strict = False,
 ) -> int:
     """Put a profile on the nodes and point the containers at it; roll back if pods fail.
 
@@ -51,7 +54,7 @@ def command(
         raise UsageError("--log-denials is for enforce mode", hint="complain mode logs what it would deny anyway")
     parsed = cluster.target(target, selector)
     rollout_timeout = cluster.duration(timeout, "--timeout") or 300.0
-    api, resolved = cluster.connect(kubeconfig, context, namespace)
+    api, resolved = cluster.connect(kubeconfig, context, namespace, request_timeout)
     base = ApplyOptions(
         namespace=resolved.namespace,
         kind=parsed.kind,
@@ -64,6 +67,7 @@ def command(
         node_guard=node_guard,
         mode=checked_mode,
         log_denials=log_denials,
+        strict=strict,
         node=cluster.node_settings(image, agent_namespace, seccomp_root),
     )
     results = []

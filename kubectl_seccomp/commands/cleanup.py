@@ -12,6 +12,7 @@ from kubectl_seccomp.errors import UsageError
 def command(
     context: opts.Context = None,
     kubeconfig: opts.Kubeconfig = None,
+    request_timeout: opts.RequestTimeout = None,
     profiles: Annotated[
         bool,
         typer.Option(
@@ -40,7 +41,7 @@ def command(
 
     if orphans and profiles:
         raise UsageError("--orphans and --profiles exclude each other", hint="--profiles removes every file already")
-    api, _resolved = cluster.connect(kubeconfig, context, None)
+    api, _resolved = cluster.connect(kubeconfig, context, None, request_timeout)
     settings = cluster.node_settings(image, agent_namespace, seccomp_root)
     if orphans:
         render.cleanup_summary(cleanup_orphans(api, settings=settings, reporter=render.ConsoleReporter()), output.value)

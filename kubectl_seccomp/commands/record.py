@@ -16,6 +16,7 @@ def command(
     namespace: opts.Namespace = None,
     context: opts.Context = None,
     kubeconfig: opts.Kubeconfig = None,
+    request_timeout: opts.RequestTimeout = None,
     containers: opts.RecordContainers = None,
     duration: opts.Duration = None,
     idle: opts.Idle = None,
@@ -61,7 +62,7 @@ def command(
 
     from kubectl_seccomp import render
     from kubectl_seccomp.workflows._common import resolve_names
-    from kubectl_seccomp.workflows.record import RecordOptions, record
+    from kubectl_seccomp.workflows.record import RecordOptions, check_traced, record
 
     parsed = cluster.target(target, selector)
     base_profile = None
@@ -73,7 +74,7 @@ def command(
         complain.merge(complain)  # refuses rules other than unconditional allows, before any API call
     seconds = (cluster.duration(duration, "--duration"), cluster.duration(idle, "--idle"))
     rollout_timeout = cluster.duration(timeout, "--timeout") or 300.0
-    api, resolved = cluster.connect(kubeconfig, context, namespace)
+    api, resolved = cluster.connect(kubeconfig, context, namespace, request_timeout)
     base = RecordOptions(
         namespace=resolved.namespace,
         kind=parsed.kind,
@@ -100,4 +101,5 @@ def command(
         with render.evidence_on_failure():
             results.append(record(api, dataclasses.replace(base, name=name), reporter))
     render.record_summary(results, output.value)
+    check_traced(results)  # a container without a profile fails the command, after the summary
     return 0

@@ -10,6 +10,7 @@ def command(
     namespace: opts.Namespace = None,
     context: opts.Context = None,
     kubeconfig: opts.Kubeconfig = None,
+    request_timeout: opts.RequestTimeout = None,
     timeout: opts.RollbackTimeout = "5m",
     output: opts.NamedOutputOption = opts.NamedOutput.table,
 ) -> int:
@@ -20,7 +21,7 @@ def command(
 
     parsed = cluster.target(target, selector)
     rollout_timeout = cluster.duration(timeout, "--timeout") or 300.0
-    api, resolved = cluster.connect(kubeconfig, context, namespace)
+    api, resolved = cluster.connect(kubeconfig, context, namespace, request_timeout)
     results = [
         rollback(
             api,

@@ -17,6 +17,7 @@ def command(
     all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")] = False,
     context: opts.Context = None,
     kubeconfig: opts.Kubeconfig = None,
+    request_timeout: opts.RequestTimeout = None,
     check_nodes: Annotated[
         bool, typer.Option("--nodes/--no-nodes", help="Check on the nodes whether Localhost profile files are present.")
     ] = True,
@@ -37,7 +38,7 @@ def command(
     if target is not None and all_namespaces:
         raise UsageError("give either KIND/NAME or -A, not both")
     parsed = cluster.target(target, None) if target is not None else None
-    api, resolved = cluster.connect(kubeconfig, context, namespace)
+    api, resolved = cluster.connect(kubeconfig, context, namespace, request_timeout)
     report = status(
         api,
         namespace=None if all_namespaces else resolved.namespace,

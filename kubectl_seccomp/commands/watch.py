@@ -14,6 +14,7 @@ def command(
     namespace: opts.Namespace = None,
     context: opts.Context = None,
     kubeconfig: opts.Kubeconfig = None,
+    request_timeout: opts.RequestTimeout = None,
     containers: opts.WatchContainers = None,
     duration: opts.Duration = None,
     idle: opts.Idle = None,
@@ -51,7 +52,7 @@ def command(
         raise UsageError(f"--fold {fold}: no such profile file")
     seconds = (cluster.duration(duration, "--duration"), cluster.duration(idle, "--idle"))
     rollout_timeout = cluster.duration(timeout, "--timeout") or 300.0
-    api, resolved = cluster.connect(kubeconfig, context, namespace)
+    api, resolved = cluster.connect(kubeconfig, context, namespace, request_timeout)
     node = cluster.node_settings(image, agent_namespace, seccomp_root)
     reporter = watch_render.WatchConsole(output.value)
     result = watch(

@@ -7,6 +7,8 @@ is a dict store. :class:`ClientApi` is the pass-through to the ``kubernetes``
 package; it asks for raw answers (``_preload_content=False``), so no model
 deserialisation cost, and turns every library error into a
 :class:`~kubectl_seccomp.kube.errors.KubeError` with the verb and resource.
+Every call has a time limit (:class:`~kubectl_seccomp.kube.config.Timeouts`,
+from ``--request-timeout``); a followed log has a limit on silence instead.
 
 Patches are JSON Patch (RFC 6902) lists: precise (by index, guarded with
 ``test`` operations) and sent with the same content type by every client
@@ -21,6 +23,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, Callable, Optional, TypeVar
 
+from kubectl_seccomp.errors import Interrupted
+from kubectl_seccomp.kube.config import Timeouts
 from kubectl_seccomp.kube.errors import translate
 from kubectl_seccomp.targets import CRONJOB, DAEMONSET, DEPLOYMENT, JOB, POD, REPLICASET, STATEFULSET, resource
 
@@ -171,6 +175,15 @@ _CLIENT_NAMES = {
 }
 
 
+_CHANGING_VERBS = frozenset({"create", "patch", "delete"})
+
+
+def _server(api_client: Any) -> str:
+    """`` at HOST:PORT`` of the client's API server, or nothing."""
+    host = str(getattr(getattr(api_client, "configuration", None), "host", "") or "")
+    return f" at {host.split('://', 1)[-1].rstrip('/')}" if host else ""
+
+
 def _json(response: Any) -> Any:
     data = response.data
     return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
@@ -179,25 +192,46 @@ def _json(response: Any) -> Any:
 class ClientApi(KubeApi):
     """:class:`KubeApi` over the ``kubernetes`` package (imported lazily)."""
 
-    def __init__(self, api_client: Any) -> None:
+    def __init__(self, api_client: Any, timeouts: Timeouts = Timeouts()) -> None:
         from kubernetes import client
 
         self._api_client = api_client
         self._core = client.CoreV1Api(api_client)
         self._apps = client.AppsV1Api(api_client)
         self._batch = client.BatchV1Api(api_client)
+        self._timeouts = timeouts
+        # Every call: a raw answer, and a limit on the wait (the client waits forever without one).
+        self._kw: dict[str, Any] = {"_preload_content": False, "_request_timeout": timeouts.for_call()}
+        self._stream_kw: dict[str, Any] = {"_preload_content": False, "_request_timeout": timeouts.for_stream()}
+        self._changes = 0  # calls that may have changed the cluster
 
     def _call(
         self, verb: str, resource: str, namespace: Optional[str], name: Optional[str], call: Callable[[], T]
     ) -> T:
         try:
-            return call()
+            result = call()
+        except KeyboardInterrupt:
+            # Ctrl-C while waiting for an answer: before anything changed, say
+            # so (typer would exit 130 without a word); after a change, the
+            # workflow's own undo must run, on KeyboardInterrupt.
+            if self._changes or verb in _CHANGING_VERBS:
+                raise
+            raise Interrupted(
+                f"interrupted while waiting for the API server{_server(self._api_client)} to {verb} "
+                f"{resource}; nothing was changed"
+            ) from None
         except Exception as error:
+            if verb in _CHANGING_VERBS:
+                self._changes += 1  # it may have taken effect before the answer failed
             if _is_client_error(error):
                 raise translate(
-                    error, verb=verb, resource=resource, namespace=namespace, name=name
+                    error, verb=verb, resource=resource, namespace=namespace, name=name,
+                    waited=(self._timeouts.connect, self._timeouts.call),
                 ) from error
             raise
+        if verb in _CHANGING_VERBS:
+            self._changes += 1
+        return result
 
     def _list(self, resource: str, namespace: Optional[str], call: Callable[[], Any]) -> list[Obj]:
         """The items of one list call (``call`` returns the raw, unpreloaded response)."""
@@ -221,13 +255,13 @@ class ClientApi(KubeApi):
     def get_object(self, kind: str, namespace: str, name: str) -> Obj:
         what, method = self._kind_call(kind, "get")
         obj: Obj = self._call(
-            "get", what, namespace, name, lambda: _json(method(name, namespace, _preload_content=False))
+            "get", what, namespace, name, lambda: _json(method(name, namespace, **self._kw))
         )
         obj.setdefault("kind", kind)
         return obj
 
     def list_objects(self, kind: str, namespace: Optional[str], label_selector: str = "") -> list[Obj]:
-        kwargs: dict[str, Any] = {"_preload_content": False}
+        kwargs: dict[str, Any] = dict(self._kw)
         if label_selector:
             kwargs["label_selector"] = label_selector
         if namespace is None:
@@ -244,9 +278,8 @@ class ClientApi(KubeApi):
         what, method = self._kind_call(kind, "patch")
         extra: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
         obj: Obj = self._call(
-            "patch", what, namespace, name,
-            lambda: _json(method(name, namespace, patch, _preload_content=False, **extra)),
-        )  # fmt: skip
+            "patch", what, namespace, name, lambda: _json(method(name, namespace, patch, **self._kw, **extra))
+        )
         obj.setdefault("kind", kind)
         return obj
 
@@ -257,7 +290,7 @@ class ClientApi(KubeApi):
             what,
             namespace,
             body["metadata"].get("name"),
-            lambda: _json(method(namespace, body, _preload_content=False)),
+            lambda: _json(method(namespace, body, **self._kw)),
         )
         obj.setdefault("kind", kind)
         return obj
@@ -269,7 +302,7 @@ class ClientApi(KubeApi):
             what,
             namespace,
             name,
-            lambda: method(name, namespace, propagation_policy="Background", _preload_content=False),
+            lambda: method(name, namespace, propagation_policy="Background", **self._kw),
         )
 
     def list_replicasets(self, namespace: str, label_selector: str) -> list[Obj]:
@@ -277,14 +310,14 @@ class ClientApi(KubeApi):
             "replicasets.apps",
             namespace,
             lambda: self._apps.list_namespaced_replica_set(
-                namespace, label_selector=label_selector, _preload_content=False
+                namespace, label_selector=label_selector, **self._kw
             ),
         )
 
     def list_pods(
         self, namespace: Optional[str], label_selector: str = "", field_selector: str = ""
     ) -> list[Obj]:
-        kwargs: dict[str, Any] = {"_preload_content": False}
+        kwargs: dict[str, Any] = dict(self._kw)
         if label_selector:
             kwargs["label_selector"] = label_selector
         if field_selector:
@@ -300,7 +333,7 @@ class ClientApi(KubeApi):
             namespace,
             name,
             lambda: _json(  # type: ignore[no-any-return]
-                self._core.read_namespaced_pod(name, namespace, _preload_content=False)
+                self._core.read_namespaced_pod(name, namespace, **self._kw)
             ),
         )
 
@@ -311,12 +344,12 @@ class ClientApi(KubeApi):
             namespace,
             body["metadata"]["name"],
             lambda: _json(  # type: ignore[no-any-return]
-                self._core.create_namespaced_pod(namespace, body, _preload_content=False)
+                self._core.create_namespaced_pod(namespace, body, **self._kw)
             ),
         )
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: Optional[int] = None) -> None:
-        kwargs: dict[str, Any] = {"_preload_content": False}
+        kwargs: dict[str, Any] = dict(self._kw)
         if grace_seconds is not None:
             kwargs["grace_period_seconds"] = grace_seconds
         self._call(
@@ -336,7 +369,7 @@ class ClientApi(KubeApi):
         tail_lines: Optional[int] = None,
         previous: bool = False,
     ) -> str:
-        kwargs: dict[str, Any] = {"_preload_content": False}
+        kwargs: dict[str, Any] = dict(self._kw)
         if container:
             kwargs["container"] = container
         if tail_lines is not None:
@@ -359,7 +392,7 @@ class ClientApi(KubeApi):
             "pods/log",
             namespace,
             name,
-            lambda: self._core.read_namespaced_pod_log(name, namespace, follow=True, _preload_content=False),
+            lambda: self._core.read_namespaced_pod_log(name, namespace, follow=True, **self._stream_kw),
         )
 
         def lines() -> Iterator[str]:
@@ -389,12 +422,12 @@ class ClientApi(KubeApi):
             "events",
             namespace,
             lambda: self._core.list_namespaced_event(
-                namespace, field_selector=field_selector, _preload_content=False
+                namespace, field_selector=field_selector, **self._kw
             ),
         )
 
     def list_nodes(self) -> list[Obj]:
-        return self._list("nodes", None, lambda: self._core.list_node(_preload_content=False))
+        return self._list("nodes", None, lambda: self._core.list_node(**self._kw))
 
     def patch_node(self, name: str, merge_patch: Obj) -> Obj:
         return self._call(
@@ -403,7 +436,7 @@ class ClientApi(KubeApi):
             None,
             name,
             lambda: _json(  # type: ignore[no-any-return]
-                self._core.patch_node(name, merge_patch, _preload_content=False)
+                self._core.patch_node(name, merge_patch, **self._kw)
             ),
         )
 
@@ -413,7 +446,7 @@ class ClientApi(KubeApi):
             "nodes/proxy",
             None,
             name,
-            lambda: _json(self._core.connect_get_node_proxy_with_path(name, "configz", _preload_content=False)),
+            lambda: _json(self._core.connect_get_node_proxy_with_path(name, "configz", **self._kw)),
         )
 
     def get_namespace(self, name: str) -> Obj:
@@ -423,7 +456,7 @@ class ClientApi(KubeApi):
             None,
             name,
             lambda: _json(  # type: ignore[no-any-return]
-                self._core.read_namespace(name, _preload_content=False)
+                self._core.read_namespace(name, **self._kw)
             ),
         )
 
@@ -434,7 +467,7 @@ class ClientApi(KubeApi):
             None,
             body["metadata"]["name"],
             lambda: _json(  # type: ignore[no-any-return]
-                self._core.create_namespace(body, _preload_content=False)
+                self._core.create_namespace(body, **self._kw)
             ),
         )
 
@@ -445,7 +478,7 @@ class ClientApi(KubeApi):
             None,
             name,
             lambda: _json(  # type: ignore[no-any-return]
-                self._core.patch_namespace(name, patch, _preload_content=False)
+                self._core.patch_namespace(name, patch, **self._kw)
             ),
         )
 
@@ -455,7 +488,7 @@ class ClientApi(KubeApi):
             "namespaces",
             None,
             name,
-            lambda: self._core.delete_namespace(name, _preload_content=False),
+            lambda: self._core.delete_namespace(name, **self._kw),
         )
 
     def create_configmap(self, namespace: str, body: Obj) -> Obj:
@@ -465,7 +498,7 @@ class ClientApi(KubeApi):
             namespace,
             body["metadata"]["name"],
             lambda: _json(  # type: ignore[no-any-return]
-                self._core.create_namespaced_config_map(namespace, body, _preload_content=False)
+                self._core.create_namespaced_config_map(namespace, body, **self._kw)
             ),
         )
 
@@ -474,7 +507,7 @@ class ClientApi(KubeApi):
             "configmaps",
             namespace,
             lambda: self._core.list_namespaced_config_map(
-                namespace, label_selector=label_selector, _preload_content=False
+                namespace, label_selector=label_selector, **self._kw
             ),
         )
 
@@ -484,7 +517,7 @@ class ClientApi(KubeApi):
             "configmaps",
             namespace,
             name,
-            lambda: self._core.delete_namespaced_config_map(name, namespace, _preload_content=False),
+            lambda: self._core.delete_namespaced_config_map(name, namespace, **self._kw),
         )
 
 
@@ -501,4 +534,4 @@ def connect(options: Any) -> tuple[KubeApi, Any]:
     from kubectl_seccomp.kube.config import api_client, resolve
 
     resolved = resolve(options)
-    return ClientApi(api_client(resolved)), resolved
+    return ClientApi(api_client(resolved), resolved.timeouts), resolved

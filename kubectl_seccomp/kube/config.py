@@ -9,6 +9,10 @@ paths are resolved against the file that names them, as kubectl does.
 
 We merge the files ourselves and hand one dict to the ``kubernetes`` client,
 because its own merger does not follow kubectl's rules for every field.
+
+How long we wait for the API server (:class:`Timeouts`) is decided here too,
+from ``--request-timeout`` with kubectl's meaning: every call gives up after
+that long, ``0`` waits forever.
 """
 
 from __future__ import annotations
@@ -28,11 +32,54 @@ _PATH_KEYS = {
 
 @dataclass(frozen=True)
 class ConnectionOptions:
-    """What the user typed: kubectl's global flags."""
+    """What the user typed: kubectl's global flags (``request_timeout`` in seconds, 0: none)."""
 
     kubeconfig: Optional[str] = None
     context: Optional[str] = None
     namespace: Optional[str] = None
+    request_timeout: Optional[float] = None
+
+
+# Without --request-timeout: kubectl waits forever for an answer, which turns a
+# hung API server into a hung command. We give a connection 10 s (kubectl's TLS
+# handshake limit) and a call 60 s (the API server's own limit for a call: a
+# healthy server has answered or given up by then).
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_CALL_TIMEOUT = 60.0
+# A followed log (the node agents write a line every 2 s) is not one call: it
+# may run for hours. It only gives up when nothing arrived for this long, so a
+# dead server or a lost connection is still noticed.
+STREAM_IDLE_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait for the API server; ``None`` waits forever.
+
+    ``connect``: TCP and TLS handshake; ``call``: each read of a call's answer;
+    ``stream``: each read of a followed log.
+    """
+
+    connect: Optional[float] = DEFAULT_CONNECT_TIMEOUT
+    call: Optional[float] = DEFAULT_CALL_TIMEOUT
+    stream: Optional[float] = STREAM_IDLE_TIMEOUT
+    flag: Optional[float] = None  # --request-timeout as given, for messages
+
+    @classmethod
+    def from_request_timeout(cls, seconds: Optional[float]) -> Timeouts:
+        """kubectl's ``--request-timeout``: None is our default, 0 no limit, else each call's limit."""
+        if seconds is None:
+            return cls()
+        if seconds == 0:
+            return cls(connect=None, call=None, stream=None, flag=0.0)
+        return cls(connect=seconds, call=seconds, stream=max(seconds, STREAM_IDLE_TIMEOUT), flag=seconds)
+
+    def for_call(self) -> Optional[tuple[Optional[float], Optional[float]]]:
+        """The client's ``_request_timeout`` for one call (a number would be ignored if it is a float)."""
+        return None if self.connect is None and self.call is None else (self.connect, self.call)
+
+    def for_stream(self) -> Optional[tuple[Optional[float], Optional[float]]]:
+        return None if self.connect is None and self.stream is None else (self.connect, self.stream)
 
 
 @dataclass(frozen=True)
@@ -46,6 +93,7 @@ class ResolvedConfig:
     cluster: str
     server: str
     files: tuple[str, ...]
+    timeouts: Timeouts = Timeouts()
 
 
 def kubeconfig_files(explicit: Optional[str], environ: Optional[dict[str, str]] = None) -> tuple[str, ...]:
@@ -145,6 +193,7 @@ def resolve(options: ConnectionOptions, environ: Optional[dict[str, str]] = None
     config = {**config, "current-context": context_name}
     return ResolvedConfig(
         config=config,
+        timeouts=Timeouts.from_request_timeout(options.request_timeout),
         context=context_name,
         namespace=str(namespace),
         user=str(context.get("user") or ""),
@@ -177,4 +226,33 @@ def api_client(resolved: ResolvedConfig) -> Any:
         import urllib3
 
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    configuration.retries = _retries()
     return client.ApiClient(configuration)
+
+
+def _retries() -> Any:
+    """urllib3's retries without retrying a time-out.
+
+    urllib3 retries a failed call up to 3 times by default, a read time-out
+    included (for GETs): a server that never answers would cost 4 times the
+    time the user allowed. A connection dropped or refused is still retried.
+    """
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, TimeoutError
+    from urllib3.util.retry import Retry
+
+    class NoTimeoutRetry(Retry):
+        def increment(  # type: ignore[override]
+            self,
+            method: Optional[str] = None,
+            url: Optional[str] = None,
+            response: Any = None,
+            error: Optional[Exception] = None,
+            _pool: Any = None,
+            _stacktrace: Any = None,
+        ) -> Retry:
+            # NewConnectionError is a ConnectTimeoutError to urllib3, but is a refusal: retried.
+            if isinstance(error, TimeoutError) and not isinstance(error, NewConnectionError):
+                raise MaxRetryError(_pool, url or "", error) from error
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    return NoTimeoutRetry(3)

@@ -142,9 +142,11 @@ def translate(
     resource: str,
     namespace: Optional[str] = None,
     name: Optional[str] = None,
+    waited: tuple[Optional[float], Optional[float]] = (None, None),
 ) -> KubeError:
     """Turn an exception of the ``kubernetes``/urllib3 stack into a :class:`KubeError`.
 
+    ``waited``: the seconds the call allowed for connecting and for an answer, named when they ran out.
     Callers write ``raise translate(e, ...) from e``.
     """
     status = getattr(error, "status", None)
@@ -158,7 +160,7 @@ def translate(
             namespace=namespace,
             name=name,
         )
-    return _unreachable(error, f"{verb} {resource}")
+    return _unreachable(error, f"{verb} {resource}", waited)
 
 
 _CHECK_CLUSTER = "check the cluster is up and your kubeconfig/context (kubectl cluster-info)"
@@ -180,7 +182,9 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
                 pending.append(inner)
 
 
-def _unreachable(error: BaseException, doing: str) -> Unreachable:
+def _unreachable(
+    error: BaseException, doing: str, waited: tuple[Optional[float], Optional[float]] = (None, None)
+) -> Unreachable:
     """One short line for a failure below HTTP: certificate, refused, unknown host, time-out."""
     pool = getattr(error, "pool", None)
     host, port = getattr(pool, "host", None), getattr(pool, "port", None)
@@ -211,8 +215,15 @@ def _unreachable(error: BaseException, doing: str) -> Unreachable:
                 hint=_CHECK_CLUSTER,
             )
         if isinstance(cause, (TimeoutError, socket.timeout)):
-            return Unreachable(f"the Kubernetes API server{where} did not answer in time; could not {doing}",
-                               hint=_CHECK_CLUSTER)
+            connecting = any(
+                type(c).__name__ == "ConnectTimeoutError" or "handshake" in str(c) for c in _causes(error)
+            )
+            seconds = waited[0] if connecting else waited[1]
+            within = f"within {seconds:g}s" if seconds else "in time"
+            return Unreachable(
+                f"the Kubernetes API server{where} did not answer {within}; could not {doing}",
+                hint="check the cluster is up (kubectl cluster-info), or allow more with --request-timeout",
+            )
         if isinstance(cause, OSError) and cause.strerror:
             return Unreachable(
                 f"cannot reach the Kubernetes API server{where} ({cause.strerror}); could not {doing}",

@@ -70,6 +70,7 @@ class ContainerInfo:
     init: bool
     seccomp: Seccomp
     index: int
+    privileged: bool = False  # securityContext.privileged: Kubernetes runs it without any seccomp filter
 
     @property
     def list_key(self) -> str:
@@ -151,8 +152,12 @@ def containers(owner: Obj) -> list[ContainerInfo]:
     result = []
     for key, init in (("initContainers", True), ("containers", False)):
         for index, container in enumerate(spec.get(key) or []):
-            seccomp = (container.get("securityContext") or {}).get("seccompProfile")
-            result.append(ContainerInfo(container["name"], init, seccomp, index))
+            context = container.get("securityContext") or {}
+            result.append(
+                ContainerInfo(
+                    container["name"], init, context.get("seccompProfile"), index, context.get("privileged") is True
+                )
+            )
     return result
 
 
@@ -179,6 +184,25 @@ def select_containers(owner: Obj, names: tuple[str, ...]) -> list[ContainerInfo]
             hint=f"its containers: {', '.join(by_name)}",
         )
     return [by_name[name] for name in dict.fromkeys(names)]
+
+
+def traceable_containers(owner: Obj, selected: list[ContainerInfo]) -> tuple[list[ContainerInfo], list[str]]:
+    """``(traceable, privileged names)`` of ``selected``; a :class:`UsageError` if none is traceable.
+
+    Kubernetes runs a privileged container without a seccomp filter, whatever
+    its profile says (containerd and CRI-O skip seccomp for it): the log
+    profile would log nothing, and no profile of ours would ever apply to it.
+    """
+    privileged = [info.name for info in selected if info.privileged]
+    traceable = [info for info in selected if not info.privileged]
+    if selected and not traceable:
+        names = ", ".join(privileged)
+        raise UsageError(
+            f"{describe(owner)}: every container selected ({names}) is privileged, and Kubernetes runs "
+            "privileged containers without seccomp: nothing could be recorded",
+            hint="record other containers with -c NAME, or drop privileged: true (capabilities may be enough)",
+        )
+    return traceable, privileged
 
 
 def annotations_of(owner: Obj) -> dict[str, str]:

@@ -36,13 +36,14 @@ class ApplyOptions:
     node_guard: bool = True
     mode: Optional[str] = None  # enforce or complain; None: the file as it is
     log_denials: bool = False  # enforce mode: SECCOMP_FILTER_FLAG_LOG, so denials are audited
+    strict: bool = False  # syscall names no architecture has are an error, not a warning
 
 
-def load_profile(path: str, reporter: Reporter) -> Profile:
-    """A profile file, validated, with warnings for what is legal but suspicious."""
+def load_profile(path: str, reporter: Reporter, strict: bool = False) -> Profile:
+    """A profile file, validated, with warnings for what is legal but suspicious (``strict``: unknown names refused)."""
     from pathlib import Path
 
-    profile = Profile.load(Path(path))
+    profile = Profile.load(Path(path), strict=strict)
     if profile.default_action in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG") and not profile.rules:
         reporter.warn(f"{path} allows every syscall (defaultAction {profile.default_action})")
     if not profile.architectures:
@@ -50,15 +51,15 @@ def load_profile(path: str, reporter: Reporter) -> Profile:
             f"{path}: lists no architectures",
             hint="a profile without architectures does not filter the syscalls of any ABI",
         )
-    unknown = profile.unknown_syscalls()
+    unknown = profile.unknown_names_warning(path)
     if unknown:
-        reporter.warn(f"{path}: unknown syscall names (typos?): {', '.join(unknown[:10])}")
+        reporter.warn(unknown)
     return profile
 
 
 def apply(api: KubeApi, options: ApplyOptions, reporter: Reporter) -> ApplyResult:
     """``kubectl seccomp apply``: one validated profile file for the chosen containers."""
-    profile = load_profile(options.profile_path, reporter)
+    profile = load_profile(options.profile_path, reporter, options.strict)
     if options.mode is not None or options.log_denials:
         profile = profile.in_mode(options.mode or profile.mode, log_denials=options.log_denials)
     owner = owners.get_owner(api, options.kind, namespace=options.namespace, name=options.name)

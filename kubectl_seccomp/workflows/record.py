@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, Optional, Protocol
 
 from kubectl_seccomp.agent.events import Counters
-from kubectl_seccomp.errors import InputError, SeccompError, UsageError
+from kubectl_seccomp.errors import InputError, NothingTraced, SeccompError, UsageError
 from kubectl_seccomp.formats import FILE_EXTENSIONS, ProfileFormat, render_profile, resource_name
 from kubectl_seccomp.interrupts import shielded, sigterm_as_interrupt
 from kubectl_seccomp.kube import nodes as node_ops
@@ -299,7 +299,9 @@ class Recorder:
                     f"{log_path(o.namespace, o.name, POD)}}} and record it while it starts",
                 )
             self.log_profile = on_log
-        self.selected = wl.select_containers(owner, o.containers)
+        self.selected, privileged = wl.traceable_containers(owner, wl.select_containers(owner, o.containers))
+        for name in privileged:
+            self.warn(f"container {name} runs privileged, without seccomp: not recorded")
         return owner
 
     def start_workload(self, undo: contextlib.ExitStack) -> None:
@@ -682,6 +684,17 @@ class Recorder:
             return False
 
 
+def check_traced(results: list[RecordResult]) -> None:
+    """:class:`NothingTraced` if a selected container of any result has no profile (no syscall seen)."""
+    untraced = [f"{r.name}/{c.container}" for r in results for c in r.containers if c.profile is None]
+    if untraced:
+        raise NothingTraced(
+            f"no syscall was traced for {len(untraced)} container(s) ({', '.join(untraced)}): no profile for them",
+            hint="did they run while we traced? `kubectl seccomp status` and docs/troubleshooting.md say why "
+            "a container can escape the log profile",
+        )
+
+
 def record(api: KubeApi, options: RecordOptions, reporter: RecordReporter) -> RecordResult:
     if options.duration is not None and options.duration <= 0:
         raise UsageError("--duration must be positive")
@@ -691,4 +704,4 @@ def record(api: KubeApi, options: RecordOptions, reporter: RecordReporter) -> Re
         return Recorder(api, options, reporter).run()
 
 
-__all__ = ["ContainerResult", "RecordOptions", "RecordResult", "Recorder", "RolloutFailed", "record"]
+__all__ = ["ContainerResult", "RecordOptions", "RecordResult", "Recorder", "RolloutFailed", "check_traced", "record"]

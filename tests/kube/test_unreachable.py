@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
-import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.kube.servers import assert_one_short_error, kubeconfig, run_cli, self_signed
 
 
 class _Forbidden(http.server.BaseHTTPRequestHandler):
@@ -43,18 +40,10 @@ class _Forbidden(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def tls_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """An HTTPS server with a self-signed certificate for 127.0.0.1."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl CLI")
-    pki = tmp_path_factory.mktemp("pki")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(pki / "key.pem"),
-         "-out", str(pki / "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed(tmp_path_factory.mktemp("pki"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Forbidden)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki / "cert.pem", pki / "key.pem")
+    context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -63,32 +52,8 @@ def tls_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     server.server_close()
 
 
-def kubeconfig(path: Path, port: int, insecure: bool = False) -> Path:
-    extra = ", insecure-skip-tls-verify: true" if insecure else ""
-    path.write_text(
-        "apiVersion: v1\nkind: Config\n"
-        f'clusters: [{{name: c, cluster: {{server: "https://127.0.0.1:{port}"{extra}}}}}]\n'
-        "users: [{name: u, user: {token: t}}]\n"
-        "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
-    )
-    return path
-
-
 def status(config: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("KUBECONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "kubectl_seccomp", "status", "--kubeconfig", str(config)],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
-
-
-def assert_one_short_error(stderr: str, starts: str) -> None:
-    lines = stderr.splitlines()
-    assert len(lines) == 2 and lines[0].startswith(starts) and lines[1].startswith("hint: "), stderr
-    assert len(lines[0]) < 200, stderr
-    for internal in ("urllib3", "Pool", "site-packages", "Max retries", "Traceback", "Warning"):
-        assert internal not in stderr, stderr
+    return run_cli("status", "--kubeconfig", str(config))
 
 
 def test_an_untrusted_certificate_is_a_certificate_problem(tls_port: int, tmp_path: Path) -> None:
