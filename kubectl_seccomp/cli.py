@@ -82,6 +82,12 @@ def run(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except click.UsageError as error:
+        # kubectl's form: one line saying what is wrong, one saying where help is (click prints four).
+        command = error.ctx.command_path if error.ctx is not None else "kubectl seccomp"
+        print(f"error: {error.format_message()}", file=sys.stderr)
+        print(f"hint: see '{command} --help'", file=sys.stderr)
+        return error.exit_code
     except click.ClickException as error:
         error.show()
         return error.exit_code

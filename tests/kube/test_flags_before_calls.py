@@ -17,13 +17,13 @@ import pytest
 from tests.kube.servers import SilentServer, kubeconfig, run_cli
 
 BAD_FLAGS = [
-    (("record", "deploy/web", "--source", "foo"), "error: --source 'foo' is not an audit source"),
+    (("record", "deploy/web", "--source", "foo"), "error: Invalid value for '--source': 'foo' is not one of"),
     (("record", "deploy/web", "--agent-namespace", "BAD_NS"), "--agent-namespace 'BAD_NS' is not a namespace name"),
     (("record", "deploy/web", "--agent-namespace", "x" * 64), "is not a namespace name"),
     (("record", "deploy/web", "--seccomp-root", "rel/dir"), "error: --seccomp-root 'rel/dir' is not an absolute path"),
     (("record", "deploy/web", "--image", ""), "error: --image '' is not an image reference"),
     (("record", "deploy/web", "--image", "python 3"), "error: --image 'python 3' is not an image reference"),
-    (("watch", "deploy/web", "--source", "foo"), "error: --source 'foo' is not an audit source"),
+    (("watch", "deploy/web", "--source", "foo"), "error: Invalid value for '--source': 'foo' is not one of"),
     (("status", "--seccomp-root", "rel/dir"), "error: --seccomp-root 'rel/dir' is not an absolute path"),
     (("cleanup", "--agent-namespace", "BAD_NS"), "error: --agent-namespace 'BAD_NS' is not a namespace name"),
     (("apply", "deploy/web", "-f", "{profile}", "--image", ""), "error: --image '' is not an image reference"),
