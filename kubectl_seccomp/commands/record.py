@@ -64,6 +64,13 @@ def command(
     ),
     output: str = typer.Option("table", "-o", "--output-format", help="Summary format: table, json or yaml."),
     node_guard: bool = opts.NODE_GUARD,
+    allow_partial: bool = typer.Option(
+        False,
+        "--allow-partial",
+        help="Accept a recording with a gap (a node's agent was lost for a while): write and apply its "
+        "profiles and exit 0. Without it such a recording writes NAME-CONTAINER.partial.json, applies "
+        "nothing and exits 10.",
+    ),
 ) -> int:
     """Record the syscalls of a workload's containers and give each a tight profile.
 
@@ -106,6 +113,7 @@ def command(
         include_denied=include_denied,
         mode=opts.mode(mode) or "enforce",
         base=base_profile,
+        allow_partial=allow_partial,
         node=opts.node_settings(image, agent_namespace, seccomp_root),
     )
     results = []
@@ -114,4 +122,6 @@ def command(
         with render.evidence_on_failure():
             results.append(record(api, dataclasses.replace(base, name=name), reporter))
     render.record_summary(results, output)
-    return 0
+    from kubectl_seccomp.workflows.record import PARTIAL_EXIT
+
+    return PARTIAL_EXIT if any(result.partial for result in results) else 0
