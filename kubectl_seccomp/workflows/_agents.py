@@ -9,8 +9,10 @@ node kept every line, so nothing is missing. If the pod is gone, failed or
 terminating (deleted, evicted) and its node is still Ready, a new agent pod
 starts there; the time from the end of the old stream until the new agent reads
 the audit source is a *gap*: records of that node in it are lost. A NotReady
-node is looked at again every few seconds; its gap lasts until an agent is
-back. Each change is one message for the live view.
+node is looked at again every few seconds: if its agent ran on, its log fills
+the time in once the node is back; a stream not followed again by the end of
+the recording counts as a gap from its loss to the end. Each change is one
+message for the live view.
 """
 
 from __future__ import annotations
@@ -207,6 +209,13 @@ class Agents:
     def _recover(self, f: AgentFollower, now: float) -> list[str]:
         assert f.lost_at is not None
         try:
+            if not node_ops.node_ready(self.api, f.node):
+                # Its agent may run on (only the kubelet away): if it does, its log fills the time in
+                # once we follow it again; if not, the time counts as a gap (see coverage()).
+                if f.said_not_ready:
+                    return []
+                f.said_not_ready = True
+                return [f"{f.node}: node is NotReady; not traced until it is back"]
             state = node_ops.agent_state(self.api, self.settings, f.pod)
             if state == "Running":
                 f.reading = None
@@ -215,12 +224,6 @@ class Agents:
                 return []
             if f.starting and state == "Pending":
                 return []
-            if not node_ops.node_ready(self.api, f.node):
-                self._open_gap(f)
-                if f.said_not_ready:
-                    return []
-                f.said_not_ready = True
-                return [f"{f.node}: node is NotReady (agent {f.pod}: {state}); not traced until it is back"]
             self._open_gap(f)
             if f.attempt >= MAX_ATTEMPTS:
                 f.failed = True
@@ -235,7 +238,7 @@ class Agents:
             if f.said_not_ready:
                 return []
             f.said_not_ready = True
-            return [f"{f.node}: cannot look at agent {f.pod} yet: {error.message}"]
+            return [f"{f.node}: cannot follow agent {f.pod} yet: {error.message}"]
 
     @staticmethod
     def _open_gap(f: AgentFollower) -> None:
@@ -253,6 +256,8 @@ class Agents:
         """Per node: seconds traced and not, between ``started`` and ``ended``."""
         result = []
         for f in self.followers:
+            if f.lost_at is not None and not f.following:
+                self._open_gap(f)  # not followed again by the end: whatever happened there, it was not read
             gap = sum(
                 max(0.0, min(g.end if g.end is not None else ended, ended) - max(g.start, started)) for g in f.gaps
             )

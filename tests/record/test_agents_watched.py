@@ -105,3 +105,18 @@ def test_a_broken_stream_of_a_running_agent_is_followed_again_without_a_gap(kube
     assert any(w.startswith("node-a: following agent") and "nothing was missed" in w for w in reporter.warnings)
     assert result.applied is not None
     assert {n.agents for n in result.nodes} == {1}
+
+
+def test_a_node_that_goes_not_ready_is_said_and_counted_as_a_gap(kube: FakeKube, tmp_path: Path) -> None:
+    def node_down() -> None:  # the kubelet is gone: the stream breaks, the API still shows the pod
+        for node in kube.nodes:
+            if node["metadata"]["name"] == "node-b":
+                node["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+        kube._streams[agent_pod(kube, "node-b")].put(None)
+
+    result, reporter = record(kube, tmp_path, node_down, apply=False)
+    assert any(w == "node-b: node is NotReady; not traced until it is back" for w in reporter.warnings)
+    assert not any("starting a new one" in w for w in reporter.warnings)  # nothing to start it on
+    coverage = {n.node: n for n in result.nodes}
+    assert coverage["node-b"].gap > 0 and coverage["node-b"].agents == 1 and coverage["node-a"].gap == 0
+    assert result.partial and (tmp_path / NS / "web-web.partial.json").exists()
