@@ -226,7 +226,8 @@ class Recorder:
             self.record_shutdown(state)
         ended = time.monotonic()
         traced_for = ended - started
-        self.agents.supervise()  # a gap that ended just now
+        for message in self.agents.supervise():  # a gap that ended just now
+            self.warn(message)
         coverage = tuple(self.agents.coverage(started, ended))
         self.stop_followers(state)
         self.refresh_targets(state)
