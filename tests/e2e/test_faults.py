@@ -181,7 +181,7 @@ def test_pods_added_by_a_scale_up_mid_record_are_traced(cluster: Any, namespace:
     kubectl.run("scale", "deploy/web", "-n", namespace, "--replicas=6")
     code, out, err = run.finish()
     assert code == 0, err
-    (summary,) = json.loads(out)
+    summary = json.loads(out)
     (web,) = summary["containers"]
     # 2 traced from the start, 4 added by the scale-up, 6 replacements for the shutdown's pods
     assert web["pods"] >= 6, summary
@@ -206,7 +206,7 @@ def test_a_20_replica_deployment(cluster: Any, namespace: str, tmp_path: Path) -
         "-o", "json", cwd=tmp_path, timeout=900,
     )
     assert code_err.returncode == 0, code_err.stderr
-    (summary,) = json.loads(code_err.stdout)
+    summary = json.loads(code_err.stdout)
     assert summary["containers"][0]["pods"] >= 20, summary
     assert {n["node"] for n in summary["nodes"]} == {n.name for n in cluster.nodes}
     assert all(n["gapSeconds"] == 0 for n in summary["nodes"])
