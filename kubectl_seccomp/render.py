@@ -22,7 +22,7 @@ from kubectl_seccomp.targets import object_name
 from kubectl_seccomp.trace import TraceView
 from kubectl_seccomp.workflows._install import ApplyResult
 from kubectl_seccomp.workflows.cleanup import CleanupResult
-from kubectl_seccomp.workflows.record import RecordResult
+from kubectl_seccomp.workflows.record import PARTIAL_EXIT, RecordResult
 from kubectl_seccomp.workflows.rollback import RollbackResult
 from kubectl_seccomp.workflows.status import StatusReport, StatusRow
 
@@ -99,6 +99,8 @@ class ConsoleReporter:
         grid.add_row(
             "sources", ", ".join(f"{node}: {src}" for node, src in sorted(view.sources.items())) or "-"
         )
+        if view.agents_down:
+            grid.add_row("NOT TRACED", "agent lost on " + ", ".join(view.agents_down))
         grid.add_row("", "Ctrl-C stops the recording")
         return grid
 
@@ -123,7 +125,8 @@ class ConsoleReporter:
             print(
                 f"         tracing {view.elapsed:5.1f}s: {view.pods} pod(s), {view.containers} container(s), "
                 f"{view.syscalls} syscalls, {view.lost} lost, {view.unattributed} unattributed; newest: "
-                f"{' '.join(view.newest[-5:])}",
+                f"{' '.join(view.newest[-5:])}"
+                + (f"; NOT TRACED: agent lost on {', '.join(view.agents_down)}" if view.agents_down else ""),
                 file=sys.stderr,
                 flush=True,
             )
@@ -172,6 +175,11 @@ def record_data(result: RecordResult) -> dict[str, Json]:
         "sources": result.sources,
         "manifest": result.applied.manifest if result.applied else None,
         "warnings": list(result.warnings),
+        "partial": result.partial,
+        "nodes": [
+            {"node": n.node, "tracedSeconds": round(n.traced, 1), "gapSeconds": round(n.gap, 1), "agentPods": n.agents}
+            for n in result.nodes
+        ],
     }
 
 
@@ -214,6 +222,22 @@ def record_summary(results: Sequence[RecordResult], output: str) -> None:
         )
         if result.counters.lost:
             print("warning: audit records were lost; the profiles may miss syscalls", file=sys.stderr)
+        if result.gaps:
+            print(
+                "nodes: "
+                + "; ".join(
+                    f"{n.node} traced {n.traced:.0f}s"
+                    + (f", NOT traced {n.gap:.0f}s ({n.agents} agent pods)" if n.gap else "")
+                    for n in result.nodes
+                ),
+                file=sys.stderr,
+            )
+        if result.partial:
+            print(
+                "PARTIAL: an agent was lost while tracing; the profiles (.partial.json) may miss syscalls "
+                f"and were not applied (exit code {PARTIAL_EXIT}; --allow-partial accepts such a recording)",
+                file=sys.stderr,
+            )
         if result.applied is not None and result.applied.manifest is not None:
             _manifest(result.applied)
 

@@ -137,6 +137,7 @@ class TraceView:
     records: int
     sources: dict[str, str]
     idle: float
+    agents_down: tuple[str, ...] = ()  # nodes whose agent is not followed right now
 
 
 @dataclass
@@ -180,7 +181,11 @@ class TraceState:
         elif isinstance(event, Start):
             self.sources[node] = event.source
         elif isinstance(event, LogProfileFile):
-            (self.log_installed if event.installed else self.log_removed).add(node)
+            if event.installed:  # a node's replacement agent installs it again
+                self.log_installed.add(node)
+                self.log_removed.discard(node)
+            else:
+                self.log_removed.add(node)
         elif isinstance(event, AgentFailure):
             self.errors.append(f"{node}: {event.message}")
         else:
@@ -231,7 +236,7 @@ class TraceState:
             **{key: sum(getattr(c, key) for c in values) for key in Counters.__dataclass_fields__}
         )
 
-    def view(self) -> TraceView:
+    def view(self, agents_down: tuple[str, ...] = ()) -> TraceView:
         totals = self.totals()
         now = time.monotonic()
         return TraceView(
@@ -245,4 +250,5 @@ class TraceState:
             records=totals.records,
             sources=dict(self.sources),
             idle=now - self.last_new,
+            agents_down=agents_down,
         )

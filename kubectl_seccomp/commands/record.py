@@ -49,6 +49,15 @@ def command(
     include_denied: opts.IncludeDenied = False,
     output: opts.NamedOutputOption = opts.NamedOutput.table,
     node_guard: opts.NodeGuard = True,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="Accept a recording with a gap (a node's agent was lost for a while): write and apply its "
+            "profiles and exit 0. Without it such a recording writes NAME-CONTAINER.partial.json, applies "
+            "nothing and exits 10.",
+        ),
+    ] = False,
 ) -> int:
     """Record the syscalls of a workload's containers and give each a tight profile.
 
@@ -93,6 +102,7 @@ def command(
         include_denied=include_denied,
         mode=mode.value,
         base=base_profile,
+        allow_partial=allow_partial,
         node=cluster.node_settings(image, agent_namespace, seccomp_root),
     )
     results = []
@@ -102,4 +112,6 @@ def command(
             results.append(record(api, dataclasses.replace(base, name=name), reporter))
     render.record_summary(results, output.value)
     check_traced(results)  # a container without a profile fails the command, after the summary
-    return 0
+    from kubectl_seccomp.workflows.record import PARTIAL_EXIT
+
+    return PARTIAL_EXIT if any(result.partial for result in results) else 0

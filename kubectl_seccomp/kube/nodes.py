@@ -63,6 +63,7 @@ from kubectl_seccomp.kube.node_pods import (
     NodeResult,
     NodeSettings,
     _phase,
+    _pod_name,
     _waiting_problem,
     arch_names,
     follower_script,
@@ -79,6 +80,14 @@ def _ready(node: Obj) -> bool:
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in (node.get("status") or {}).get("conditions") or []
     )
+
+
+def node_ready(api: KubeApi, name: str) -> bool:
+    """Whether ``name`` is a Ready, schedulable node (False if it is gone)."""
+    for node in api.list_nodes():
+        if node["metadata"]["name"] == name:
+            return _ready(node) and not (node.get("spec") or {}).get("unschedulable")
+    return False
 
 
 def eligible_nodes(api: KubeApi, pod_spec: Obj) -> list[Node]:
@@ -261,9 +270,12 @@ def start_follower(
     configmap: Payload,
     args: list[str],
     log_profile: Optional[str] = None,
+    attempt: int = 1,
 ) -> str:
     """Start the agent's ``follow`` on ``node``; with ``log_profile`` (its text is the
-    payload's ``log.json``) the pod installs it first and removes it when deleted."""
+    payload's ``log.json``) the pod installs it first and removes it when deleted.
+    ``attempt`` > 1 names a replacement apart from the pod it replaces (which may
+    still be terminating)."""
     body = node_pod(
         role="follow",
         run_id=run_id,
@@ -274,6 +286,8 @@ def start_follower(
         follow=True,
         seccomp_mount=log_profile is not None,
     )
+    if attempt > 1:
+        body["metadata"]["name"] = _pod_name(f"follow{attempt}", run_id, node)
     api.create_pod(settings.namespace, body)
     return str(body["metadata"]["name"])
 
@@ -295,6 +309,19 @@ def wait_running(api: KubeApi, settings: NodeSettings, name: str) -> None:
                 hint=f"kubectl -n {settings.namespace} describe pod {name}",
             )
         time.sleep(0.3)
+
+
+def agent_state(api: KubeApi, settings: NodeSettings, name: str) -> str:
+    """What became of an agent pod: ``Running``, ``Pending``, ``Terminating``, ``Succeeded``,
+    ``Failed`` (with the container's waiting reason, if any) or ``gone``."""
+    try:
+        pod = api.get_pod(settings.namespace, name)
+    except NotFound:
+        return "gone"
+    if pod["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    problem = _waiting_problem(pod)
+    return f"Failed ({problem})" if problem else _phase(pod)
 
 
 def stopped_early(api: KubeApi, settings: NodeSettings, name: str, why: str = "") -> NodeCommandFailed:
@@ -469,6 +496,7 @@ __all__ = [
     "NodeResult",
     "NodeSettings",
     "Payload",
+    "agent_state",
     "all_nodes",
     "arch_names",
     "create_payload",
@@ -482,6 +510,7 @@ __all__ = [
     "install_profiles",
     "list_profiles",
     "node_pod",
+    "node_ready",
     "our_configmaps",
     "our_pods",
     "refuse_tampered",

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 from kubectl_seccomp.errors import UsageError
 from kubectl_seccomp.kube.api import KubeApi, Obj
-from kubectl_seccomp.kube.errors import Conflict, Invalid, NotFound, RolloutFailed
+from kubectl_seccomp.kube.errors import Conflict, Invalid, NotFound, RolloutFailed, Unreachable
 from kubectl_seccomp.kube.workloads import (
     PodProblem,
     RolloutProgress,
@@ -219,22 +219,28 @@ def wait_rollout(
     deadline = time.monotonic() + timeout
     last_message = ""
     while True:
-        owner = api.get_object(kind, namespace, name)
-        progress = rollout_progress(owner)
-        if on_progress is not None and progress.message != last_message:
-            on_progress(progress)
-            last_message = progress.message
-        if progress.done:
-            return owner
-        problems: list[PodProblem] = []
-        expired = time.monotonic() >= deadline
-        if fail_fast or expired or progress.message == "progress deadline exceeded":
-            for pod in owner_pods(api, owner, newest_only=True):
-                problems.extend(pod_problems(pod))
-        if (fail_fast and problems) or expired or progress.message == "progress deadline exceeded":
-            raise _failure(api, owner, problems, progress)
-        if kind != DEPLOYMENT and update_strategy(owner) == "OnDelete":
-            _delete_one_stale_pod(api, owner, progress)
+        try:
+            owner = api.get_object(kind, namespace, name)
+            progress = rollout_progress(owner)
+            if on_progress is not None and progress.message != last_message:
+                on_progress(progress)
+                last_message = progress.message
+            if progress.done:
+                return owner
+            problems: list[PodProblem] = []
+            expired = time.monotonic() >= deadline
+            if fail_fast or expired or progress.message == "progress deadline exceeded":
+                for pod in owner_pods(api, owner, newest_only=True):
+                    problems.extend(pod_problems(pod))
+            if (fail_fast and problems) or expired or progress.message == "progress deadline exceeded":
+                raise _failure(api, owner, problems, progress)
+            if kind != DEPLOYMENT and update_strategy(owner) == "OnDelete":
+                _delete_one_stale_pod(api, owner, progress)
+        except Unreachable:
+            # The API server restarting (an upgrade, a crash): the rollout goes on without us;
+            # like `kubectl rollout status`, ask again until the deadline.
+            if time.monotonic() >= deadline:
+                raise
         time.sleep(poll)
 
 

@@ -47,7 +47,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import Optional, Protocol
 
 from kubectl_seccomp.agent.events import Counters
 from kubectl_seccomp.errors import InputError, NothingTraced, SeccompError, UsageError
@@ -63,8 +63,7 @@ from kubectl_seccomp.observed import profile_for
 from kubectl_seccomp.profile import COMPLAIN, ENFORCE, Profile
 from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD, short_name
 from kubectl_seccomp.trace import TraceState, TraceView
-from kubectl_seccomp.workflows._agents import AgentFollower as _Follower
-from kubectl_seccomp.workflows._agents import container_targets
+from kubectl_seccomp.workflows._agents import Agents, NodeCoverage, container_targets
 from kubectl_seccomp.workflows._common import (
     PROFILE_DIR,
     Reporter,
@@ -78,6 +77,7 @@ from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, rest
 from kubectl_seccomp.workflows._modes import flag_refusal_explained
 
 INTERRUPTED = "interrupted (Ctrl-C)"
+PARTIAL_EXIT = 10  # the exit code of a recording with a gap on a node (unless --allow-partial)
 SHUTDOWN_MARGIN = 15  # seconds past the pods' grace period before record_shutdown stops waiting
 
 
@@ -109,6 +109,7 @@ class RecordOptions:
     mode: str = ENFORCE  # how the recorded profiles are applied (the files written are always enforce)
     base: Optional[Profile] = None  # record under this profile in complain mode; the result is base + new calls
     profile_format: ProfileFormat = ProfileFormat.json  # the form of the files written (spo: a SeccompProfile)
+    allow_partial: bool = False  # a gap on a node (an agent lost) is only reported: profiles written and applied
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,12 @@ class RecordResult:
     applied: Optional[ApplyResult]
     warnings: tuple[str, ...]
     kind: str = DEPLOYMENT
+    nodes: tuple[NodeCoverage, ...] = ()  # per node: time traced, and not (an agent lost)
+    partial: bool = False  # a node has a gap and --allow-partial was not given: written as .partial.json, not applied
+
+    @property
+    def gaps(self) -> bool:
+        return any(n.gap > 0 for n in self.nodes)
 
 
 class Recorder:
@@ -157,8 +164,7 @@ class Recorder:
         self.before: Optional[wl.Originals] = None
         self.added_original = False
         self.applied = False
-        self.followers: list[_Follower] = []
-        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.agents = Agents(api, options.node, run_id=self.run_id, args=["--source", options.source])
         self.warnings: list[str] = []
         self.selected: list[wl.ContainerInfo] = []
         self.state = TraceState(wanted=frozenset())
@@ -220,15 +226,27 @@ class Recorder:
         stop_reason, exit_code = self.trace(state)
         if stop_reason != INTERRUPTED and o.kind in wl.ROLLING_KINDS:
             self.record_shutdown(state)
-        traced_for = time.monotonic() - started
+        ended = time.monotonic()
+        traced_for = ended - started
+        for message in self.agents.supervise():  # a gap that ended just now
+            self.warn(message)
+        coverage = tuple(self.agents.coverage(started, ended))
         self.stop_followers(state)
         self.refresh_targets(state)
         state.finish()
 
-        results = self.write(state)
+        partial = any(n.gap > 0 for n in coverage) and not o.allow_partial
+        results = self.write(state, partial=partial)
         applied = None
         usable = {r.container: r.profile.in_mode(o.mode) for r in results if r.profile is not None}
-        if o.apply and usable:
+        if partial:
+            missed = ", ".join(f"{n.node} {n.gap:.0f}s" for n in coverage if n.gap > 0)
+            self.warn(
+                f"not traced on every node all the time ({missed}): the profiles are written as .partial.json"
+                + (" and not applied" if o.apply else "")
+                + "; record again, or --allow-partial to use them anyway"
+            )
+        elif o.apply and usable:
             before = self.before
             assert before is not None
             self.reporter.phase("applying the recorded profiles")
@@ -274,6 +292,8 @@ class Recorder:
             applied,
             tuple(self.warnings),
             o.kind,
+            coverage,
+            partial,
         )
 
     def validate(self) -> Obj:
@@ -345,45 +365,24 @@ class Recorder:
     def start_followers(self, node_names: list[str], state: TraceState, log_profile: str) -> None:
         o = self.options
         configmap = node_ops.create_payload(self.api, o.node, self.run_id, self.agent, {node_ops.LOG_KEY: log_profile})
-        args = ["--source", o.source]
-        for node in node_names:
-            pod = node_ops.start_follower(
-                self.api,
-                o.node,
-                run_id=self.run_id,
-                node=node,
-                configmap=configmap,
-                args=args,
-                log_profile=self.log_profile,
-            )
-            self.followers.append(_Follower(node, pod))
-        for follower in self.followers:
-            node_ops.wait_running(self.api, o.node, follower.pod)
-            follower.start(self.api, o.node, self.events)
-        # Each agent says "start" once it reads the audit source.
-        deadline = time.monotonic() + o.start_timeout
-        while len(state.sources) < len(self.followers) or len(state.log_installed) < len(self.followers):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                missing = [
-                    f.node for f in self.followers if f.node not in state.sources or f.node not in state.log_installed
-                ]
-                raise NodeCommandFailed(
-                    f"the node agent did not start reading audit records on {', '.join(missing)}",
-                    hint=f"kubectl -n {o.node.namespace} logs -l {node_ops.RUN_LABEL}={self.run_id}",
-                )
-            self.drain(state, timeout=min(remaining, 0.5))
-            if state.errors:
-                raise NodeCommandFailed(f"node agent failed: {state.errors[0]}")
-            dead = [f for f in self.followers if f.done.is_set() and f.node not in state.sources]
-            if dead:
-                raise node_ops.stopped_early(self.api, o.node, dead[0].pod, f"on {dead[0].node}")
+        self.agents.log_profile = self.log_profile
+        self.agents.start(
+            node_names,
+            configmap,
+            drain=lambda timeout: self.drain(state, timeout),
+            errors=lambda: state.errors,
+            ready=lambda node: node in state.log_installed,
+            timeout=o.start_timeout,
+        )
 
     def drain(self, state: TraceState, timeout: float) -> None:
-        """Feed queued events into ``state``; wait up to ``timeout`` for the first."""
+        """Feed queued events into ``state``; wait up to ``timeout`` for the first. Agents whose
+        stream ended are looked after first (:meth:`Agents.supervise`)."""
+        for message in self.agents.supervise():
+            self.warn(message)
         unknown_seen = False
         try:
-            node, event = self.events.get(timeout=timeout)
+            node, event = self.agents.events.get(timeout=timeout)
         except queue.Empty:
             return
         while True:
@@ -392,7 +391,7 @@ class Recorder:
             elif state.feed(node, event):
                 unknown_seen = True
             try:
-                node, event = self.events.get_nowait()
+                node, event = self.agents.events.get_nowait()
             except queue.Empty:
                 break
         if unknown_seen:
@@ -402,7 +401,10 @@ class Recorder:
 
     def _maybe_refresh(self, state: TraceState) -> None:
         if time.monotonic() - self._last_refresh > 2.0:
-            self.refresh_targets(state)
+            try:
+                self.refresh_targets(state)
+            except KubeError:  # the API server restarting: the events wait in state.pending, look again soon
+                self._last_refresh = time.monotonic()
 
     def refresh_targets(self, state: TraceState) -> None:
         # Merged, not replaced: a pod that is gone (stopped by record_shutdown) still has
@@ -493,7 +495,7 @@ class Recorder:
                 process = self.start_exec(o.exec_command)
             while True:
                 self.drain(state, timeout=0.25)
-                view = state.view()
+                view = state.view(agents_down=tuple(self.agents.down()))
                 self.reporter.trace(view)
                 if o.duration is not None and view.elapsed >= o.duration:
                     reason = f"--duration {o.duration:g}s reached"
@@ -511,7 +513,7 @@ class Recorder:
                     if outcome == "Failed":
                         self.warn(f"job {self.copy_job} failed: the profiles hold what it did until then")
                     break
-                if self.followers and all(f.done.is_set() for f in self.followers):
+                if self.agents.all_failed():
                     raise NodeCommandFailed(
                         "every node agent stopped while tracing",
                         hint=f"kubectl -n {o.node.namespace} get pods",
@@ -558,18 +560,9 @@ class Recorder:
 
     def stop_followers(self, state: TraceState) -> None:
         """Delete the agent pods (SIGTERM: each prints its final counters) and read to the end."""
-        for follower in self.followers:
-            node_ops.delete_pod_quietly(self.api, self.options.node.namespace, follower.pod)
-        streaming = [f for f in self.followers if f.thread is not None]
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(f.done.is_set() for f in streaming):
-            self.drain(state, timeout=0.2)
-        for follower in self.followers:
-            if follower.stream is not None:
-                follower.stream.close()
-        self.drain(state, timeout=0.01)
+        self.agents.stop(lambda timeout: self.drain(state, timeout))
 
-    def write(self, state: TraceState) -> list[ContainerResult]:
+    def write(self, state: TraceState, *, partial: bool = False) -> list[ContainerResult]:
         o = self.options
         results = []
         for info in self.selected:
@@ -583,7 +576,8 @@ class Recorder:
                 profile = o.base.in_mode(ENFORCE, log_denials=o.log_denials).merge(profile)
             stem = f"{o.name}-{info.name}"
             text = render_profile(profile, o.profile_format, resource_name(None, stem))
-            path = o.output_dir / o.namespace / f"{stem}.{FILE_EXTENSIONS[o.profile_format]}"
+            suffix = ".partial" if partial else ""  # a gap: the file says it misses calls
+            path = o.output_dir / o.namespace / f"{stem}{suffix}.{FILE_EXTENSIONS[o.profile_format]}"
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_name(path.name + ".tmp")

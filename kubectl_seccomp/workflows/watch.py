@@ -27,7 +27,7 @@ import queue
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import Optional, Protocol
 
 from kubectl_seccomp import modes
 from kubectl_seccomp.errors import InputError, SeccompError, UsageError
@@ -41,7 +41,7 @@ from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.profile import COMPLAIN, ENFORCE, LOG, Profile, ProfileDiff
 from kubectl_seccomp.targets import DEPLOYMENT, POD
 from kubectl_seccomp.watching import WatchRow, WatchState, parse_watch_event
-from kubectl_seccomp.workflows._agents import AgentFollower, container_targets
+from kubectl_seccomp.workflows._agents import Agents, container_targets
 from kubectl_seccomp.workflows._common import Reporter, agent_zipapp, new_run_id, quiet_delete_run
 from kubectl_seccomp.workflows._modes import FLAGS_HINT
 
@@ -146,8 +146,13 @@ class Watcher:
         self.options = options
         self.reporter = reporter
         self.run_id = new_run_id()
-        self.followers: list[AgentFollower] = []
-        self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.agents = Agents(
+            api,
+            options.node,
+            run_id=self.run_id,
+            args=["--source", options.source, "--tally", "--interval", "1"],
+            parse=parse_watch_event,
+        )
         self.warnings: list[str] = []
         self.state = WatchState(wanted=frozenset())
         self._last_refresh = 0.0
@@ -203,39 +208,22 @@ class Watcher:
         )
 
     def start(self, nodes: list[str]) -> None:
-        o = self.options
-        configmap = node_ops.create_payload(self.api, o.node, self.run_id, agent_zipapp())
-        args = ["--source", o.source, "--tally", "--interval", "1"]
-        for node in nodes:
-            pod = node_ops.start_follower(
-                self.api, o.node, run_id=self.run_id, node=node, configmap=configmap, args=args
-            )
-            self.followers.append(AgentFollower(node, pod, parse_watch_event))
-        for follower in self.followers:
-            node_ops.wait_running(self.api, o.node, follower.pod)
-            follower.start(self.api, o.node, self.events)
-        deadline = time.monotonic() + o.start_timeout
-        while len(self.state.sources) < len(self.followers):
-            if time.monotonic() > deadline:
-                missing = [f.node for f in self.followers if f.node not in self.state.sources]
-                raise NodeCommandFailed(
-                    f"the node agent did not start reading audit records on {', '.join(missing)}",
-                    hint=f"kubectl -n {o.node.namespace} logs -l {node_ops.RUN_LABEL}={self.run_id}",
-                )
-            self.drain(0.3)
-            if self.state.errors:
-                raise NodeCommandFailed(f"node agent failed: {self.state.errors[0]}")
-            dead = [f for f in self.followers if f.done.is_set() and f.node not in self.state.sources]
-            if dead:
-                raise NodeCommandFailed(
-                    f"the node agent on {dead[0].node} stopped before it started",
-                    hint=f"kubectl -n {o.node.namespace} logs {dead[0].pod}",
-                )
+        configmap = node_ops.create_payload(self.api, self.options.node, self.run_id, agent_zipapp())
+        self.agents.start(
+            nodes,
+            configmap,
+            drain=self.drain,
+            errors=lambda: self.state.errors,
+            timeout=self.options.start_timeout,
+        )
 
     def drain(self, timeout: float) -> None:
-        """Feed queued events to the state and the changed rows to the reporter."""
+        """Feed queued events to the state and the changed rows to the reporter (and say what
+        happened to agents whose stream ended, :meth:`Agents.supervise`)."""
+        for message in self.agents.supervise():
+            self.warn(message)
         try:
-            node, event = self.events.get(timeout=timeout)
+            node, event = self.agents.events.get(timeout=timeout)
         except queue.Empty:
             return
         unknown = False
@@ -248,7 +236,7 @@ class Watcher:
                 if row is not None:
                     self.reporter.calls(row)
             try:
-                node, event = self.events.get_nowait()
+                node, event = self.agents.events.get_nowait()
             except queue.Empty:
                 break
         if unknown and time.monotonic() - self._last_refresh > 1.0:
@@ -299,7 +287,7 @@ class Watcher:
                     break
                 if self.state.errors:
                     raise NodeCommandFailed(f"node agent failed: {self.state.errors[0]}")
-                if self.followers and all(f.done.is_set() for f in self.followers):
+                if self.agents.all_failed():
                     raise NodeCommandFailed(
                         "every node agent stopped while watching", hint=f"kubectl -n {o.node.namespace} get pods"
                     )
@@ -314,15 +302,7 @@ class Watcher:
     def stop(self) -> None:
         """Delete the agent pods (each prints its last counts) and the run's objects."""
         o = self.options
-        for follower in self.followers:
-            node_ops.delete_pod_quietly(self.api, o.node.namespace, follower.pod)
-        deadline = time.monotonic() + 15
-        streaming = [f for f in self.followers if f.thread is not None]
-        while time.monotonic() < deadline and not all(f.done.is_set() for f in streaming):
-            self.drain(0.2)
-        for follower in self.followers:
-            if follower.stream is not None:
-                follower.stream.close()
+        self.agents.stop(self.drain, wait=15)
         try:
             node_ops.delete_run_objects(self.api, o.node, self.run_id)
         except SeccompError as error:

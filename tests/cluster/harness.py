@@ -1303,6 +1303,54 @@ def cmd_status(as_json: bool) -> int:
     return 0 if healthy else 1
 
 
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy")
+
+
+def cmd_restart(component: str, node_name: str | None) -> None:
+    """Stop one daemon (SIGTERM) and start it again with the same command line, as
+    ``systemctl restart`` would; return once it serves again. Containers keep running
+    across a kubelet or containerd restart (their shims are separate processes)."""
+    if load_cluster() is None:
+        raise HarnessError("no cluster is running")
+    if component in NODE_COMPONENTS:
+        nodes = {n.name: n for n in cluster_nodes()}
+        if node_name not in nodes:
+            raise HarnessError(f"restart {component} needs --node, one of {', '.join(sorted(nodes))}")
+        name, mount_ns_of = f"{node_name}-{component}", f"{node_name}-ns"
+    elif component in CONTROL_PLANE:
+        name, mount_ns_of = component, None
+    else:
+        raise HarnessError(f"unknown component {component!r}: {', '.join(CONTROL_PLANE + NODE_COMPONENTS)}")
+    pid = running_pid(name)
+    if pid is None:
+        raise HarnessError(f"{name} is not running")
+    argv = [arg.decode() for arg in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]]
+    started = time.monotonic()
+    stop(name)
+    start(name, argv, mount_ns_of=mount_ns_of)
+    if component == "kube-apiserver":
+        wait_for("the API server (/readyz)", api_ready, READY_TIMEOUT, f"see {LOGS}/kube-apiserver.log")
+    elif component == "kubelet":
+        wait_for(
+            f"{node_name}'s kubelet",
+            lambda: kubectl("get", f"--raw=/api/v1/nodes/{node_name}/proxy/healthz", check=False).returncode == 0
+            and node_name in ready_nodes(),
+            READY_TIMEOUT,
+            f"see {LOGS}/{name}.log",
+        )
+    elif component == "containerd":
+        node = {n.name: n for n in cluster_nodes()}[node_name]
+        stack = running_stack()
+        wait_for(
+            f"{node_name}'s containerd",
+            lambda: _ctr(node, stack, "version", check=False).returncode == 0,
+            30,
+            f"see {LOGS}/{name}.log",
+        )
+    print(f"restart: {name} is back after {time.monotonic() - started:.1f}s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -1317,6 +1365,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("kubeconfig", help="print the admin kubeconfig path")
     sub.add_parser("add-node", help="join one more node to the running cluster (its own containerd, netns, root)")
     sub.add_parser("remove-node", help="remove the node added last by add-node")
+    restart = sub.add_parser("restart", help="restart one daemon (SIGTERM, start again); wait until it serves")
+    restart.add_argument("component", help=f"one of {', '.join(CONTROL_PLANE + NODE_COMPONENTS)}")
+    restart.add_argument("--node", help="the node, for containerd, kubelet and kube-proxy")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
@@ -1336,6 +1387,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd_add_node()
         elif args.command == "remove-node":
             cmd_remove_node()
+        elif args.command == "restart":
+            cmd_restart(args.component, args.node)
     except HarnessError as err:
         print(f"harness: {err}", file=sys.stderr)
         return 1

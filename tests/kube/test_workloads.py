@@ -8,7 +8,7 @@ import pytest
 
 from kubectl_seccomp.kube import owners
 from kubectl_seccomp.kube import workloads as wl
-from kubectl_seccomp.kube.errors import RolloutFailed
+from kubectl_seccomp.kube.errors import RolloutFailed, Unreachable
 from tests.kube.fake import FakeKube, json_patch, web_deployment
 
 
@@ -153,3 +153,31 @@ def test_wait_rollout_raises_with_evidence() -> None:
         owners.wait_rollout(kube, namespace="ns", name="web", timeout=5)
     assert "CreateContainerError" in caught.value.message
     assert any("event Failed" in line for line in caught.value.evidence)
+
+
+class RestartingApiServer(FakeKube):
+    """The first ``down`` reads fail as a restarting API server's do (connection refused)."""
+
+    def __init__(self, down: int) -> None:
+        super().__init__()
+        self.down = down
+
+    def get_object(self, kind: str, namespace: str, name: str) -> Any:
+        if self.down > 0:
+            self.down -= 1
+            raise Unreachable("the Kubernetes API server at 127.0.0.1:6443 refused the connection")
+        return super().get_object(kind, namespace, name)
+
+
+def test_wait_rollout_waits_through_an_api_server_restart() -> None:
+    kube = RestartingApiServer(down=3)
+    kube.add_deployment("ns", web_deployment(replicas=1))
+    owner = owners.wait_rollout(kube, namespace="ns", name="web", timeout=30, poll=0.01)
+    assert owner["metadata"]["name"] == "web" and kube.down == 0
+
+
+def test_wait_rollout_gives_up_on_an_api_server_that_stays_away_at_the_deadline() -> None:
+    kube = RestartingApiServer(down=10**6)
+    kube.add_deployment("ns", web_deployment(replicas=1))
+    with pytest.raises(Unreachable):
+        owners.wait_rollout(kube, namespace="ns", name="web", timeout=0.2, poll=0.01)
