@@ -37,12 +37,16 @@ WINDOW = 10.0
 SHORT = 5.0
 
 
-def run(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
+def run(cmd: list[str], env: dict[str, str], cwd: Path | None = None, phases: list[str] | None = None) -> float:
+    """Wall time of ``cmd``; with ``phases``, its ``[ x.xs]`` phase stamps (stderr) are appended to it."""
     start = time.monotonic()
     result = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
     elapsed = time.monotonic() - start
     if result.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stderr}{result.stdout}")
+    if phases is not None:
+        phases.extend(line for line in result.stderr.splitlines() if line.startswith("["))
+        phases.append(f"[{elapsed:6.1f}s] exited (wall time of the whole command)")
     return elapsed
 
 
@@ -69,6 +73,7 @@ def main() -> int:
     }
     subprocess.run(["kubectl", "create", "namespace", namespace], env=env, check=True, capture_output=True)
     results: dict[str, list[float]] = {"baseline": [], "record": [], "apply": [], "record_apply": []}
+    all_phases: list[list[str]] = []
     try:
         subprocess.run([*kubectl, "apply", "-f", "-"], input=json.dumps(manifest), text=True, env=env, check=True,
                        capture_output=True)
@@ -87,8 +92,10 @@ def main() -> int:
                 results["apply"].append(run([*plugin, "apply", "deploy/bench", "-n", namespace, "--profile",
                                              str(profile)], env))
                 run([*plugin, "rollback", "deploy/bench", "-n", namespace], env)
+                phases: list[str] = []
                 whole = run([*plugin, "record", "deploy/bench", "-n", namespace, "--duration", f"{SHORT:g}s"], env,
-                            cwd=Path(workdir))
+                            cwd=Path(workdir), phases=phases)
+                all_phases.append(phases)
                 results["record_apply"].append(whole - SHORT)
                 run([*plugin, "rollback", "deploy/bench", "-n", namespace], env)
     finally:
@@ -99,7 +106,8 @@ def main() -> int:
     summary["ratio"] = (summary["record"] + summary["apply"]) / summary["baseline"]
     summary["record_apply_ratio"] = summary["record_apply"] / summary["baseline"]
     if args.json:
-        print(json.dumps({"median": summary, "runs": results, "replicas": args.replicas}, indent=2))
+        print(json.dumps({"median": summary, "runs": results, "replicas": args.replicas, "phases": all_phases,
+                          "load": os.getloadavg()}, indent=2))
     else:
         print(f"| measure ({args.replicas} replicas, median of {args.repeat}) | seconds |")
         print("| --- | --- |")
@@ -111,6 +119,10 @@ def main() -> int:
         print(f"| ratio (record overhead + apply) / baseline | {summary['ratio']:.2f} |")
         print(f"| record --duration 5s with apply, minus the 5 s window | {summary['record_apply']:.1f} |")
         print(f"| ratio (record with apply) / baseline (goal < 1.5) | {summary['record_apply_ratio']:.2f} |")
+        print(f"\nload average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        for number, stamps in enumerate(all_phases, 1):
+            print(f"\nphases of record --duration 5s with apply, run {number}:")
+            print("\n".join(f"    {line}" for line in stamps))
     return 0
 
 

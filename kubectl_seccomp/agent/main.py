@@ -20,7 +20,7 @@ from kubectl_seccomp.agent.attribution import Attributor, ProcConnector
 from kubectl_seccomp.agent.events import EventWriter
 from kubectl_seccomp.agent.follow import Follower
 from kubectl_seccomp.agent.profiles import DEFAULT_ROOT, install_profile, remove_profile
-from kubectl_seccomp.agent.sources import DEFAULT_AUDIT_LOG, SOURCES, open_source
+from kubectl_seccomp.agent.sources import DEFAULT_AUDIT_LOG, SOURCES, enter_host_network_namespace, open_source
 from kubectl_seccomp.agent.tally import TallyWriter
 from kubectl_seccomp.errors import AgentError
 
@@ -67,6 +67,10 @@ def _follow(args: argparse.Namespace) -> int:
                 raise AgentError(f"--container {container!r} is not a container id")
         if args.interval <= 0:
             raise AgentError("--interval must be positive")
+        if args.source in ("auto", "netlink"):  # records reach the initial network namespace only
+            why_not = enter_host_network_namespace(args.proc)
+            if why_not is not None:
+                print(f"warning: {why_not}; audit records may not reach this agent", file=sys.stderr)
         source = open_source(args.source, args.audit_log, args.proc)
     except AgentError as error:
         writer.error(_message(error))

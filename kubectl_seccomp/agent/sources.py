@@ -500,15 +500,59 @@ def auditd_running(proc: str = "/proc") -> bool:
     return False
 
 
-def in_host_network_namespace(proc: str = "/proc") -> bool:
-    """True when we share pid 1's network namespace (audit multicast works only there)."""
+def _initial_process(proc: str) -> str:
+    """A pid in the initial namespaces: kthreadd (pid 2, a kernel thread) when we see the host's
+    pids, else pid 1. Pid 1 may be a supervisor whose /proc entry is closed to us."""
     try:
-        return os.readlink(os.path.join(proc, "self/ns/net")) == os.readlink(os.path.join(proc, "1/ns/net"))
+        with open(os.path.join(proc, "2/comm"), encoding="utf-8") as handle:
+            if handle.read().strip() == "kthreadd":
+                return "2"
+    except OSError:
+        pass
+    return "1"
+
+
+def in_host_network_namespace(proc: str = "/proc") -> bool:
+    """True when we share the initial network namespace (audit multicast works only there)."""
+    try:
+        reference = os.readlink(os.path.join(proc, _initial_process(proc), "ns/net"))
+        return os.readlink(os.path.join(proc, "thread-self/ns/net")) == reference
     except OSError:
         return True  # cannot tell: let the socket decide
 
 
 SOURCES = ("auto", "netlink", "auditlog", "kmsg")  # what --source takes, here and in the CLI
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def enter_host_network_namespace(proc: str = "/proc") -> Optional[str]:
+    """Move this thread into the initial network namespace; None when done (or already there), else why not.
+
+    The kernel sends audit records to the multicast group, and process events
+    to the proc connector, in the initial network namespace only: an agent in
+    any other one binds both sockets without error and receives nothing. That
+    is the case of a node that is itself a network namespace on a shared
+    kernel (several nodes on one machine, like the test cluster's second
+    node). With the host's pid namespace (the agent pod's ``hostPID``) and
+    CAP_SYS_ADMIN (``privileged``), the kernel threads' namespace is the one
+    the records go to. Call it before any thread starts: new threads inherit it.
+    """
+    if in_host_network_namespace(proc):
+        return None
+    pid = _initial_process(proc)
+    try:
+        fd = os.open(os.path.join(proc, pid, "ns/net"), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as error:
+        return f"cannot open the network namespace of pid {pid}: {error.strerror}"
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            return f"cannot enter the network namespace of pid {pid}: {os.strerror(ctypes.get_errno())}"
+    finally:
+        os.close(fd)
+    return None
 
 
 def open_source(kind: str, audit_log: str = DEFAULT_AUDIT_LOG, proc: str = "/proc") -> Source:

@@ -208,13 +208,16 @@ def wait_rollout(
     name: str,
     timeout: float,
     on_progress: Progress = None,
-    poll: float = 1.0,
+    poll: float = 0.25,
     fail_fast: bool = True,
     kind: str = DEPLOYMENT,
 ) -> Obj:
     """Roll the owner's pods onto its template and wait until they are Ready.
 
     :class:`RolloutFailed` with evidence if they are not, within ``timeout``.
+    ``poll`` is short because we poll where ``kubectl rollout status`` watches:
+    each rollout ends up to ``poll`` seconds after it is done, and ``record``
+    waits for three (the log profile, the shutdown's replacements, the result).
     """
     deadline = time.monotonic() + timeout
     last_message = ""

@@ -290,11 +290,6 @@ def test_cronjob_record_patches_the_job_template(cluster: Any, namespace: str, t
     assert_no_leftovers(cluster, namespace)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, open: recording an already-running bare pod sometimes reads 0 audit records "
-    "(seen on both stacks); the refusals this test also checks passed in every run",
-)
 def test_pods_bare_or_owned(cluster: Any, namespace: str, tmp_path: Path) -> None:
     kubectl = cluster.kubectl
     deploy(kubectl, namespace, http_deployment("web", replicas=1))

@@ -115,6 +115,27 @@ def test_two_containers_at_once_are_separated(
     assert "runc:[2:INIT]" in {e["comm"] for e in events if e["event"] == "syscall" and e["container"] == second}
 
 
+def test_agent_in_another_network_namespace_still_reads_the_records(
+    rootfs: Path, log_profile: Path, tmp_path: Path, agents: list[Agent]
+) -> None:
+    """A node that is a network namespace on a shared kernel (the test cluster's second node, kind):
+    the kernel multicasts audit records and process events in the initial namespace only, where
+    the agent moves itself; bound elsewhere, it would read nothing without an error."""
+    netns = subprocess.run(["unshare", "--net", "readlink", "/proc/self/ns/net"], capture_output=True, text=True)
+    assert netns.stdout.strip() != os.readlink("/proc/self/ns/net"), netns  # unshare does make a new one
+    agent = Agent(tmp_path, python="unshare", entry=["--net", sys.executable, "-m", "kubectl_seccomp.agent"])
+    agents.append(agent)
+    assert agent.source == "netlink"
+    container = create_container("runc", log_profile, rootfs, "/bin/sh", "-c", "sleep 1; sync; :")
+    result = start_attached("runc", container)
+    assert result.returncode == 0, result.stderr
+    events = agent.stop()
+    assert "proc connector" not in agent.err.read_text()  # it listens: short-lived children are attributed
+    assert {"sync", "execve"} <= syscalls_of(events, container)
+    comms = {e["comm"] for e in events if e["event"] == "syscall" and e["container"] == container}
+    assert {"sh", "sleep", "sync"} <= comms
+
+
 AUDITD_CONF = """\
 local_events = yes
 write_logs = yes
