@@ -35,12 +35,20 @@ def command(
     seccomp_root: str = opts.SECCOMP_ROOT,
     output: str = opts.OUTPUT,
     node_guard: bool = opts.NODE_GUARD,
+    sync: bool = typer.Option(
+        False,
+        "--sync",
+        help="Also keep the profile on nodes that join later: the DaemonSet kubectl-seccomp-sync in the agent "
+        "namespace writes it on every node and labels the node (for autoscaled node pools; "
+        "`cleanup` removes it).",
+    ),
 ) -> int:
     """Put a profile on the nodes and point the containers at it; roll back if pods fail.
 
     A CronJob's jobTemplate is patched (its next Job uses the profile); a Job
     or bare Pod cannot change, so the profile is installed and the patched
-    manifest printed.
+    manifest printed. With --sync a DaemonSet keeps the profile on every
+    node, including nodes that join later.
     """
     import dataclasses
 
@@ -67,6 +75,7 @@ def command(
         node_guard=node_guard,
         mode=checked_mode,
         log_denials=log_denials,
+        sync=sync,
         node=opts.node_settings(image, agent_namespace, seccomp_root),
     )
     results = []

@@ -34,6 +34,7 @@ class ApplyResult:
     manifest: Optional[Obj] = None  # Jobs and Pods: the manifest to re-create, patched
     removed: tuple[str, ...] = ()  # previous profile files no pod refers to any more
     guard: tuple[str, ...] = ()  # the node labels the pod template requires (node guard)
+    sync: Optional[str] = None  # apply --sync: namespace/name of the sync DaemonSet keeping the profiles
 
 
 def restore_settings(
