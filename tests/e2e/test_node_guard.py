@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from seccomp_helpers import cli_ok, deploy, http_deployment, ready_pods, wait_settled
+from seccomp_helpers import cli, cli_ok, deploy, http_deployment, ready_pods, wait_settled
 
 pytestmark = pytest.mark.cluster
 
@@ -346,8 +346,9 @@ def test_with_sync_a_node_that_joins_later_gets_the_profile_its_label_and_the_po
         kubectl.run("delete", "deploy", "synced", "-n", namespace, "--wait=true", check=False)
         if added:
             harness("remove-node")
-    # cleanup removes the DaemonSet and the cluster-wide objects its pods need
-    cli_ok(cluster.kubeconfig, "cleanup", cwd=tmp_path)
+        # cleanup removes the DaemonSet and the cluster-wide objects its pods need (checked below)
+        cleaned = cli(cluster.kubeconfig, "cleanup", cwd=tmp_path)
+    assert cleaned.returncode == 0, cleaned.stderr
     for kind in ("clusterrole", "clusterrolebinding"):
         assert kubectl.run("get", kind, SYNC, check=False).returncode != 0, f"{kind} {SYNC} is left"
     assert kubectl.run("get", "daemonset", SYNC, "-n", "kubectl-seccomp", check=False).returncode != 0
