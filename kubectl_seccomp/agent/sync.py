@@ -92,10 +92,20 @@ def label_node(node: str, labels: list[str], account_dir: str = ACCOUNT_DIR, *, 
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             response.read()
     except urllib.error.HTTPError as error:
-        detail = error.read().decode("utf-8", "replace")[:300]
+        detail = _status_message(error.read())
         raise AgentError(f"labelling node {node} was refused ({error.code}): {detail}") from error
     except (urllib.error.URLError, OSError) as error:
         raise AgentError(f"cannot reach the API server at {host}:{port}: {error}") from error
+
+
+def _status_message(body: bytes) -> str:
+    """The ``message`` of an API error (a Status object), else the start of the body."""
+    text = body.decode("utf-8", "replace")
+    try:
+        status = json.loads(text)
+    except ValueError:
+        return text[:300]
+    return str(status.get("message") or text[:300]) if isinstance(status, dict) else text[:300]
 
 
 def run(

@@ -72,3 +72,9 @@ def test_outside_a_pod_the_verb_says_it_cannot_label(
     assert "KUBERNETES_SERVICE_HOST" in capsys.readouterr().err
     assert (tmp_path / "root" / "a.json").read_bytes() == PROFILE  # the file first, the label after it
     assert not ready.exists()  # not ready: the node is not labelled
+
+
+def test_a_refusal_is_reported_with_the_api_servers_message() -> None:
+    body = json.dumps({"kind": "Status", "status": "Failure", "message": "denied: " + "x" * 400}).encode()
+    assert sync._status_message(body) == "denied: " + "x" * 400
+    assert sync._status_message(b"<html>proxy error</html>") == "<html>proxy error</html>"

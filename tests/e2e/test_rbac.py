@@ -6,12 +6,16 @@ kubeconfig that holds only its token (no admin certificate anywhere).
 
 from __future__ import annotations
 
+import base64
 import json
+import re
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from seccomp_helpers import (
     EXEC_REQUESTS,
     cli,
@@ -25,6 +29,9 @@ from seccomp_helpers import (
     token_kubeconfig,
     wait_settled,
 )
+
+from kubectl_seccomp.agent.sync import label_node
+from kubectl_seccomp.errors import AgentError
 
 pytestmark = pytest.mark.cluster
 
@@ -96,8 +103,12 @@ def admission_policy() -> list[dict[str, Any]]:
     return list(yaml.safe_load_all(block))
 
 
+def node_labels(kubectl: Any, node: str) -> dict[str, str]:
+    return kubectl.json("get", "node", node)["metadata"].get("labels") or {}  # type: ignore[no-any-return]
+
+
 def test_the_documented_admission_policy_lets_sync_pods_label_only_their_own_node(
-    cluster: Any, namespace: str, tmp_path: Path
+    cluster: Any, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kubectl = cluster.kubectl
     for document in admission_policy():
@@ -117,19 +128,27 @@ def test_the_documented_admission_policy_lets_sync_pods_label_only_their_own_nod
         other = next(n.name for n in cluster.nodes if n.name != own)
         token = kubectl.run("create", "token", SYNC, "-n", "kubectl-seccomp", "--bound-object-kind=Pod",
                             f"--bound-object-name={pod['metadata']['name']}", "--duration=10m").stdout.strip()
-        as_pod = token_kubeconfig(cluster.kubeconfig, token, namespace, tmp_path / "sync.yaml")
+        # the sync pod's own labelling code, with that pod's identity (kubectl would get the node first,
+        # which the account may not)
+        account = tmp_path / "account"
+        account.mkdir()
+        (account / "token").write_text(token)
+        admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())["clusters"][0]["cluster"]
+        (account / "ca.crt").write_bytes(base64.b64decode(admin["certificate-authority-data"]))
+        server = urllib.parse.urlsplit(admin["server"])
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", str(server.hostname))
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port or 443))
         key = "profiles.kubectl-seccomp.io/0000000000000000"
-
-        def label(node: str, text: str) -> Any:
-            return kubectl.run("--kubeconfig", str(as_pod), "label", "node", node, text, "--overwrite", check=False)
-
-        allowed = label(own, f"{key}=present")
-        assert allowed.returncode == 0, allowed.stderr
-        refused = label(other, f"{key}=present")
-        assert refused.returncode != 0 and "only their own node" in refused.stderr, refused.stderr
-        refused = label(own, "app=evil")
-        assert refused.returncode != 0 and "only add profiles.kubectl-seccomp.io/" in refused.stderr, refused.stderr
-        kubectl.run("label", "node", own, f"{key}-")
+        try:
+            label_node(own, [key], str(account))
+            assert node_labels(kubectl, own).get(key) == "present"
+            with pytest.raises(AgentError, match="only their own node"):
+                label_node(other, [key], str(account))
+            with pytest.raises(AgentError, match=re.escape("only add profiles.kubectl-seccomp.io/")):
+                label_node(own, ["app"], str(account))
+            assert key not in node_labels(kubectl, other) and "app" not in node_labels(kubectl, own)
+        finally:
+            kubectl.run("label", "node", own, f"{key}-", check=False)
     finally:
         kubectl.run("delete", "validatingadmissionpolicybinding", SYNC, check=False)
         kubectl.run("delete", "validatingadmissionpolicy", SYNC, check=False)
