@@ -265,6 +265,7 @@ def apply_data(result: ApplyResult) -> dict[str, Json]:
         "manifest": result.manifest,
         "removedFiles": list(result.removed),
         "nodeGuard": list(result.guard),
+        "sync": result.sync,
     }
 
 
@@ -300,6 +301,9 @@ def apply_summary(results: Sequence[ApplyResult], output: str) -> None:
             print(f"node guard: pods only go to nodes labelled {', '.join(result.guard)}", file=sys.stderr)
         for path in result.removed:
             print(f"removed {path} from the nodes: no pod uses it any more", file=sys.stderr)
+        if result.sync:
+            print(f"daemonset {result.sync} keeps the profile(s) on every node, also on nodes that join later",
+                  file=sys.stderr)
 
 
 def rollback_summary(results: Sequence[RollbackResult], output: str) -> None:

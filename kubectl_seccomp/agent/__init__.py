@@ -12,6 +12,8 @@ into one file any ``python3`` >= 3.9 runs. One module per job:
 * ``events``: first-sighting dedupe, counters, the JSON-lines protocol;
 * ``follow``: the loop that ties the three together;
 * ``profiles``: safe install/remove of profile files under a root;
+* ``sync``: the sync DaemonSet's pod (``apply --sync``): install a payload's
+  profiles, then label its own node through the API server;
 * ``main``: the argparse entry point;
 * ``bundle``: the reproducible ``agent.pyz`` the record workflow ships to nodes.
 """

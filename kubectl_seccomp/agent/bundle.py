@@ -23,7 +23,7 @@ _FILES = ("__init__.py", "audit.py", "errors.py")
 _DIRECTORIES = ("agent", "syscalls")
 _SKIP = frozenset({"bundle.py", "generate.py"})  # build-time only: the bundle itself, the table generator
 _EPOCH = (1980, 1, 1, 0, 0, 0)
-MAIN = b'''"""kubectl seccomp node agent (zip application): python3 agent.pyz follow|install|remove ..."""
+MAIN = b'''"""kubectl seccomp node agent (zip application): python3 agent.pyz follow|install|remove|sync ..."""
 import sys
 
 if sys.version_info < (3, 9):

@@ -1,9 +1,10 @@
-"""The agent's command line: ``follow``, ``install``, ``remove``.
+"""The agent's command line: ``follow``, ``install``, ``remove``, ``sync``.
 
 ``follow`` prints the JSON-lines protocol of :mod:`kubectl_seccomp.agent.events`
 on stdout; a fatal error becomes an ``error`` event and exit code 1.
-``install``/``remove`` manage profile files (:mod:`kubectl_seccomp.agent.profiles`)
-and report a refusal as one ``error: ...`` line on stderr, exit code 1.
+``install``/``remove`` manage profile files (:mod:`kubectl_seccomp.agent.profiles`);
+``sync`` installs a whole payload and labels the node (:mod:`kubectl_seccomp.agent.sync`);
+they report a refusal as one ``error: ...`` line on stderr, exit code 1.
 Argument mistakes exit 2 (argparse). This is the only place errors become exit
 codes.
 """
@@ -16,6 +17,7 @@ import re
 import sys
 from typing import Optional
 
+from kubectl_seccomp.agent import sync
 from kubectl_seccomp.agent.attribution import Attributor, ProcConnector
 from kubectl_seccomp.agent.events import EventWriter
 from kubectl_seccomp.agent.follow import Follower
@@ -50,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         command.add_argument("--root", default=DEFAULT_ROOT)
         command.add_argument("name", help="path of the profile file, relative to the root")
+    sync = commands.add_parser(
+        "sync", help="install every profile of a payload index, label this node, wait (the sync DaemonSet)"
+    )
+    sync.add_argument("--root", default=DEFAULT_ROOT)
+    sync.add_argument("--payload", required=True, help="directory holding the verified payload keys")
+    sync.add_argument("--index", required=True, help="JSON {profile path: {key, label}}")
+    sync.add_argument("--ready-file", help="create this file once the node is labelled (a readiness probe's)")
+    sync.add_argument("--once", action="store_true", help="exit after labelling instead of waiting")
     return parser
 
 
@@ -124,6 +134,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             return _follow(args)
         if args.command == "install":
             return _install(args)
+        if args.command == "sync":
+            return sync.run(
+                args.root, args.payload, args.index, _node_name(), ready_file=args.ready_file, stay=not args.once
+            )
         return _remove(args)
     except AgentError as error:
         print(f"error: {error.message}", file=sys.stderr)

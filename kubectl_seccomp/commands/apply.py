@@ -35,12 +35,22 @@ def command(
     output: opts.NamedOutputOption = opts.NamedOutput.table,
     node_guard: opts.NodeGuard = True,
     strict: Strict = False,
+    sync: Annotated[
+        bool,
+        typer.Option(
+            "--sync",
+            help="Also keep the profile on nodes that join later: the DaemonSet kubectl-seccomp-sync in the agent "
+            "namespace writes it on every node and labels the node (for autoscaled node pools; "
+            "`cleanup` removes it).",
+        ),
+    ] = False,
 ) -> int:
     """Put a profile on the nodes and point the containers at it; roll back if pods fail.
 
     A CronJob's jobTemplate is patched (its next Job uses the profile); a Job
     or bare Pod cannot change, so the profile is installed and the patched
-    manifest printed.
+    manifest printed. With --sync a DaemonSet keeps the profile on every
+    node, including nodes that join later.
     """
     import dataclasses
 
@@ -68,6 +78,7 @@ def command(
         mode=checked_mode,
         log_denials=log_denials,
         strict=strict,
+        sync=sync,
         node=cluster.node_settings(image, agent_namespace, seccomp_root),
     )
     results = []

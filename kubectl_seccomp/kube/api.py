@@ -162,6 +162,29 @@ class KubeApi(ABC):
     def delete_configmap(self, namespace: str, name: str) -> None:
         ...
 
+    # The objects the sync DaemonSet needs besides itself (kinds in SUPPORT_KINDS);
+    # namespace is ignored for the cluster-scoped ones.
+    @abstractmethod
+    def get_support_object(self, kind: str, namespace: str, name: str) -> Obj:
+        ...
+
+    @abstractmethod
+    def put_support_object(self, kind: str, namespace: str, body: Obj) -> Obj:
+        """Create ``body``, or replace the object of that name if it exists."""
+
+    @abstractmethod
+    def delete_support_object(self, kind: str, namespace: str, name: str) -> None:
+        ...
+
+
+# kind -> (client API, resource, snake name in method names, namespaced)
+SUPPORT_KINDS = {
+    "ConfigMap": ("core", "configmaps", "config_map", True),
+    "ServiceAccount": ("core", "serviceaccounts", "service_account", True),
+    "ClusterRole": ("rbac", "clusterroles.rbac.authorization.k8s.io", "cluster_role", False),
+    "ClusterRoleBinding": ("rbac", "clusterrolebindings.rbac.authorization.k8s.io", "cluster_role_binding", False),
+}
+
 
 # kind -> (API group of the client, the client's name for it in method names)
 _CLIENT_NAMES = {
@@ -199,6 +222,7 @@ class ClientApi(KubeApi):
         self._core = client.CoreV1Api(api_client)
         self._apps = client.AppsV1Api(api_client)
         self._batch = client.BatchV1Api(api_client)
+        self._rbac = client.RbacAuthorizationV1Api(api_client)
         self._timeouts = timeouts
         # Every call: a raw answer, and a limit on the wait (the client waits forever without one).
         self._kw: dict[str, Any] = {"_preload_content": False, "_request_timeout": timeouts.for_call()}
@@ -519,6 +543,45 @@ class ClientApi(KubeApi):
             name,
             lambda: self._core.delete_namespaced_config_map(name, namespace, **self._kw),
         )
+
+    def _support(self, kind: str, verb: str, namespace: str) -> tuple[str, Optional[str], Callable[..., Any]]:
+        """(resource, namespace or None, client call taking (name or body[, body])) for ``verb`` on ``kind``."""
+        group, what, snake, namespaced = SUPPORT_KINDS[kind]
+        api = self._core if group == "core" else self._rbac
+        if not namespaced:
+            return what, None, getattr(api, f"{verb}_{snake}")
+        method = getattr(api, f"{verb}_namespaced_{snake}")
+        if verb == "create":  # create_namespaced_x(namespace, body)
+            return what, namespace, lambda body, **kw: method(namespace, body, **kw)
+        if verb == "replace":  # replace_namespaced_x(name, namespace, body)
+            return what, namespace, lambda name, body, **kw: method(name, namespace, body, **kw)
+        return what, namespace, lambda name, **kw: method(name, namespace, **kw)  # read, delete
+
+    def get_support_object(self, kind: str, namespace: str, name: str) -> Obj:
+        what, ns, method = self._support(kind, "read", namespace)
+        return self._call(  # type: ignore[no-any-return]
+            "get", what, ns, name, lambda: _json(method(name, **self._kw))
+        )
+
+    def put_support_object(self, kind: str, namespace: str, body: Obj) -> Obj:
+        from kubectl_seccomp.kube.errors import Conflict
+
+        name = body["metadata"]["name"]
+        what, ns, create = self._support(kind, "create", namespace)
+        try:
+            return self._call(  # type: ignore[no-any-return]
+                "create", what, ns, name, lambda: _json(create(body, **self._kw))
+            )
+        except Conflict:
+            pass
+        _, _, replace = self._support(kind, "replace", namespace)
+        return self._call(  # type: ignore[no-any-return]
+            "update", what, ns, name, lambda: _json(replace(name, body, **self._kw))
+        )
+
+    def delete_support_object(self, kind: str, namespace: str, name: str) -> None:
+        what, ns, method = self._support(kind, "delete", namespace)
+        self._call("delete", what, ns, name, lambda: method(name, **self._kw))
 
 
 def _is_client_error(error: BaseException) -> bool:

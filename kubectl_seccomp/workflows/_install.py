@@ -35,6 +35,7 @@ class ApplyResult:
     removed: tuple[str, ...] = ()  # previous profile files no pod refers to any more
     guard: tuple[str, ...] = ()  # the node labels the pod template requires (node guard)
     server_dry_run: bool = False  # the API server checked the patch (dryRun=All) and stored nothing
+    sync: Optional[str] = None  # apply --sync: namespace/name of the sync DaemonSet keeping the profiles
 
 
 def restore_settings(

@@ -5,6 +5,7 @@ fail. No typer, no printing: progress goes through a Reporter.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -20,6 +21,7 @@ from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD
 from kubectl_seccomp.workflows._common import Reporter, applied_path, check_owner, new_run_id, quiet_delete_run
 from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, guard_for, owner_patch, wanted_settings
 from kubectl_seccomp.workflows._modes import flag_refusal_explained
+from kubectl_seccomp.workflows.sync import sync_profiles
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class ApplyOptions:
     mode: Optional[str] = None  # enforce or complain; None: the file as it is
     log_denials: bool = False  # enforce mode: SECCOMP_FILTER_FLAG_LOG, so denials are audited
     strict: bool = False  # syscall names no architecture has are an error, not a warning
+    sync: bool = False  # also keep the profile on nodes that join later (the sync DaemonSet)
 
 
 def load_profile(path: str, reporter: Reporter, strict: bool = False) -> Profile:
@@ -94,7 +97,12 @@ def apply(api: KubeApi, options: ApplyOptions, reporter: Reporter) -> ApplyResul
     before = wl.current_originals(owner)
     run_id = new_run_id()
     with sigterm_as_interrupt():
-        return _apply_and_clean(api, options, reporter, owner, profiles, before, run_id)
+        result = _apply_and_clean(api, options, reporter, owner, profiles, before, run_id)
+        if not options.sync:
+            return result
+        texts = {result.profiles[container]: profile.to_json() for container, profile in profiles.items()}
+        synced = sync_profiles(api, options.node, texts, timeout=options.timeout, reporter=reporter)
+        return dataclasses.replace(result, sync=synced.daemonset)
 
 
 def _apply_and_clean(

@@ -1,6 +1,7 @@
 """The core of ``kubectl seccomp cleanup``: everything the plugin left behind,
-removed (node pods, ConfigMaps, copy Jobs, log profiles, unused profile files
-and their node-guard labels, our namespace); or, with ``--orphans``, only the
+removed (the sync DaemonSet of ``apply --sync`` with its service account and
+ClusterRole, node pods, ConfigMaps, copy Jobs, log profiles, unused profile
+files and their node-guard labels, our namespace); or, with ``--orphans``, only the
 profile files and labels nothing refers to any more.
 """
 
@@ -21,6 +22,7 @@ from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.targets import JOB, KINDS, POD, short_name
 from kubectl_seccomp.workflows import _orphans
 from kubectl_seccomp.workflows._common import Reporter, agent_zipapp, new_run_id, profiles_in_use, quiet_delete_run
+from kubectl_seccomp.workflows.sync import remove_sync
 
 
 def _delete_copy_jobs(api: KubeApi, reporter: Reporter) -> int:
@@ -65,7 +67,8 @@ def cleanup(
         reporter.warn(f"{item} still carries a recording lock: run `kubectl seccomp rollback {item}` first")
     with shielded(reporter.warn):
         reporter.phase("deleting node pods and ConfigMaps of kubectl seccomp")
-        deleted = node_ops.delete_run_objects(api, settings)
+        deleted = remove_sync(api, settings, reporter)  # first: its controller would replace the pods deleted next
+        deleted += node_ops.delete_run_objects(api, settings)
         deleted += _delete_copy_jobs(api, reporter)
         removed: dict[str, list[str]] = {}
         labels_removed: dict[str, list[str]] = {}

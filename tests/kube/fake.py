@@ -84,6 +84,7 @@ class FakeKube(KubeApi):
         self.pods: dict[tuple[str, str], Obj] = {}
         self.namespaces: dict[str, Obj] = {}
         self.configmaps: dict[tuple[str, str], Obj] = {}
+        self.support: dict[tuple[str, str, str], Obj] = {}  # (kind, namespace or "", name) -> object
         self.events: list[Obj] = []
         self.nodes = [
             {
@@ -570,6 +571,34 @@ class FakeKube(KubeApi):
         if (namespace, name) not in self.configmaps:
             raise NotFound(f"configmaps {name!r} not found")
         del self.configmaps[(namespace, name)]
+
+    def _support_key(self, kind: str, namespace: str, name: str) -> tuple[str, str, str]:
+        return (kind, namespace if kind in ("ConfigMap", "ServiceAccount") else "", name)
+
+    def get_support_object(self, kind: str, namespace: str, name: str) -> Obj:
+        if kind == "ConfigMap":
+            if (namespace, name) not in self.configmaps:
+                raise NotFound(f"configmaps {name!r} not found")
+            return copy.deepcopy(self.configmaps[(namespace, name)])
+        try:
+            return copy.deepcopy(self.support[self._support_key(kind, namespace, name)])
+        except KeyError:
+            raise NotFound(f"{kind} {name!r} not found") from None
+
+    def put_support_object(self, kind: str, namespace: str, body: Obj) -> Obj:
+        self.calls.append(("put", kind, body["metadata"]["name"]))
+        if kind == "ConfigMap":
+            self.configmaps[(namespace, body["metadata"]["name"])] = copy.deepcopy(body)
+        else:
+            self.support[self._support_key(kind, namespace, body["metadata"]["name"])] = copy.deepcopy(body)
+        return copy.deepcopy(body)
+
+    def delete_support_object(self, kind: str, namespace: str, name: str) -> None:
+        if kind == "ConfigMap":
+            self.delete_configmap(namespace, name)
+            return
+        if self.support.pop(self._support_key(kind, namespace, name), None) is None:
+            raise NotFound(f"{kind} {name!r} not found")
 
 
 def container_id(pod: str, container: str) -> str:
