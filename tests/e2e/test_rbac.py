@@ -6,16 +6,12 @@ kubeconfig that holds only its token (no admin certificate anywhere).
 
 from __future__ import annotations
 
-import base64
 import json
-import re
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from seccomp_helpers import (
     EXEC_REQUESTS,
     cli,
@@ -29,9 +25,6 @@ from seccomp_helpers import (
     token_kubeconfig,
     wait_settled,
 )
-
-from kubectl_seccomp.agent.sync import label_node
-from kubectl_seccomp.errors import AgentError
 
 pytestmark = pytest.mark.cluster
 
@@ -92,68 +85,6 @@ def test_the_documented_role_is_enough_for_every_command(
 
 
 SYNC = "kubectl-seccomp-sync"
-
-
-def admission_policy() -> list[dict[str, Any]]:
-    """The ValidatingAdmissionPolicy and its binding in docs/rbac.md."""
-    import yaml
-
-    text = (Path(__file__).resolve().parents[2] / "docs" / "rbac.md").read_text()
-    block = next(b.split("```", 1)[0] for b in text.split("```yaml\n")[1:] if "ValidatingAdmissionPolicy" in b)
-    return list(yaml.safe_load_all(block))
-
-
-def node_labels(kubectl: Any, node: str) -> dict[str, str]:
-    return kubectl.json("get", "node", node)["metadata"].get("labels") or {}  # type: ignore[no-any-return]
-
-
-def test_the_documented_admission_policy_lets_sync_pods_label_only_their_own_node(
-    cluster: Any, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    kubectl = cluster.kubectl
-    for document in admission_policy():
-        kubectl.apply(document, namespace)
-    try:
-        deploy(kubectl, namespace, http_deployment("web", replicas=1))
-        profile = tmp_path / "p.json"
-        profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_LOG", "architectures": ["SCMP_ARCH_X86_64"]}))
-        cli_ok(cluster.kubeconfig, "apply", "deploy/web", "-n", namespace, "--profile", str(profile), "--sync",
-               "--timeout", "120s", cwd=tmp_path)
-        # every sync pod labelled its own node through the policy
-        assert kubectl.json("get", "daemonset", SYNC, "-n", "kubectl-seccomp")["status"]["numberReady"] == len(
-            cluster.nodes
-        )
-        pod = kubectl.json("get", "pods", "-n", "kubectl-seccomp", "-l", "kubectl-seccomp.io/role=sync")["items"][0]
-        own = pod["spec"]["nodeName"]
-        other = next(n.name for n in cluster.nodes if n.name != own)
-        token = kubectl.run("create", "token", SYNC, "-n", "kubectl-seccomp", "--bound-object-kind=Pod",
-                            f"--bound-object-name={pod['metadata']['name']}", "--duration=10m").stdout.strip()
-        # the sync pod's own labelling code, with that pod's identity (kubectl would get the node first,
-        # which the account may not)
-        account = tmp_path / "account"
-        account.mkdir()
-        (account / "token").write_text(token)
-        admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())["clusters"][0]["cluster"]
-        (account / "ca.crt").write_bytes(base64.b64decode(admin["certificate-authority-data"]))
-        server = urllib.parse.urlsplit(admin["server"])
-        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", str(server.hostname))
-        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port or 443))
-        key = "profiles.kubectl-seccomp.io/0000000000000000"
-        try:
-            label_node(own, [key], str(account))
-            assert node_labels(kubectl, own).get(key) == "present"
-            with pytest.raises(AgentError, match="only their own node"):
-                label_node(other, [key], str(account))
-            with pytest.raises(AgentError, match=re.escape("only add profiles.kubectl-seccomp.io/")):
-                label_node(own, ["app"], str(account))
-            assert key not in node_labels(kubectl, other) and "app" not in node_labels(kubectl, own)
-        finally:
-            kubectl.run("label", "node", own, f"{key}-", check=False)
-    finally:
-        kubectl.run("delete", "validatingadmissionpolicybinding", SYNC, check=False)
-        kubectl.run("delete", "validatingadmissionpolicy", SYNC, check=False)
-        kubectl.run("delete", "deploy", "web", "-n", namespace, "--wait=true", check=False)
-        cli_ok(cluster.kubeconfig, "cleanup", cwd=tmp_path)
 
 
 def test_a_user_without_the_role_gets_a_clear_forbidden_message(
