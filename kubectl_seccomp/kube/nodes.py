@@ -312,8 +312,8 @@ def wait_running(api: KubeApi, settings: NodeSettings, name: str) -> None:
 
 
 def agent_state(api: KubeApi, settings: NodeSettings, name: str) -> str:
-    """What became of an agent pod: ``Running``, ``Pending``, ``Terminating``, ``Succeeded``,
-    ``Failed`` (with the container's waiting reason, if any) or ``gone``."""
+    """What became of an agent pod: ``Running``, ``Pending``, ``Terminating``, ``Terminated``,
+    ``Succeeded``, ``Failed`` (with the container's waiting reason, if any) or ``gone``."""
     try:
         pod = api.get_pod(settings.namespace, name)
     except NotFound:
@@ -321,7 +321,12 @@ def agent_state(api: KubeApi, settings: NodeSettings, name: str) -> str:
     if pod["metadata"].get("deletionTimestamp"):
         return "Terminating"
     problem = _waiting_problem(pod)
-    return f"Failed ({problem})" if problem else _phase(pod)
+    if problem:
+        return f"Failed ({problem})"
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    if any("terminated" in (entry.get("state") or {}) for entry in statuses):
+        return "Terminated"  # the container ended; the pod's phase may not say so yet
+    return _phase(pod)
 
 
 def stopped_early(api: KubeApi, settings: NodeSettings, name: str, why: str = "") -> NodeCommandFailed:

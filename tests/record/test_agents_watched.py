@@ -120,3 +120,22 @@ def test_a_node_that_goes_not_ready_is_said_and_counted_as_a_gap(kube: FakeKube,
     coverage = {n.node: n for n in result.nodes}
     assert coverage["node-b"].gap > 0 and coverage["node-b"].agents == 1 and coverage["node-a"].gap == 0
     assert result.partial and (tmp_path / NS / "web-web.partial.json").exists()
+
+
+def test_agent_state_tells_an_ended_container_from_a_running_pod(kube: FakeKube) -> None:
+    from kubectl_seccomp.kube import nodes as node_ops
+    from kubectl_seccomp.kube.nodes import NodeSettings
+
+    settings = NodeSettings()
+    pod = {"metadata": {"name": "agent"}, "spec": {"nodeName": "node-a", "containers": [{"command": ["x"]}]}}
+    kube.pods[(settings.namespace, "agent")] = {
+        **pod,
+        "status": {"phase": "Running", "containerStatuses": [{"state": {"running": {}}}]},
+    }
+    assert node_ops.agent_state(kube, settings, "agent") == "Running"
+    kube.pods[(settings.namespace, "agent")]["status"]["containerStatuses"] = [{"state": {"terminated": {}}}]
+    assert node_ops.agent_state(kube, settings, "agent") == "Terminated"  # the phase lags behind
+    kube.pods[(settings.namespace, "agent")]["metadata"]["deletionTimestamp"] = "now"
+    assert node_ops.agent_state(kube, settings, "agent") == "Terminating"
+    del kube.pods[(settings.namespace, "agent")]
+    assert node_ops.agent_state(kube, settings, "agent") == "gone"
