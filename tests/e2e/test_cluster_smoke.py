@@ -184,7 +184,14 @@ def test_service_and_dns_from_a_pod(kubectl: Kubectl, namespace: str) -> None:
         "ctx = ssl.create_default_context(cafile=sa + 'ca.crt')\n"
         "auth = {'Authorization': 'Bearer ' + open(sa + 'token').read()}\n"
         "req = u.Request('https://kubernetes.default.svc/version', headers=auth)\n"
-        "print(u.urlopen(req, context=ctx, timeout=10).read().decode())\n"
+        # kube-proxy programs the kubernetes Service on its own schedule; once (1 CI run in
+        # several, on the oldest stack just after `up`) it was not there yet: refused, then fine.
+        "import time\n"
+        "for attempt in range(20):\n"
+        "    try:\n"
+        "        print(u.urlopen(req, context=ctx, timeout=10).read().decode()); break\n"
+        "    except OSError as error:\n"
+        "        print('attempt', attempt, error, flush=True); time.sleep(1)\n"
     )
     pod = {
         "apiVersion": "v1",
