@@ -176,6 +176,7 @@ def record_data(result: RecordResult) -> dict[str, Json]:
         "manifest": result.applied.manifest if result.applied else None,
         "warnings": list(result.warnings),
         "partial": result.partial,
+        "nodesEligible": result.nodes_eligible,
         "nodes": [
             {"node": n.node, "tracedSeconds": round(n.traced, 1), "gapSeconds": round(n.gap, 1), "agentPods": n.agents}
             for n in result.nodes

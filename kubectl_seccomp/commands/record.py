@@ -49,6 +49,16 @@ def command(
     include_denied: opts.IncludeDenied = False,
     output: opts.NamedOutputOption = opts.NamedOutput.table,
     node_guard: opts.NodeGuard = True,
+    all_nodes: Annotated[
+        bool,
+        typer.Option(
+            "--all-nodes",
+            help="Put the log profile and an agent on every node the workload's pods could run on, instead of "
+            "only the nodes running them now (plus a spare where its spread needs one), and do not pin the "
+            "rollout onto the log profile to those: for when they lack room for the rollout's new pods. "
+            "--no-node-guard implies it.",
+        ),
+    ] = False,
     allow_partial: Annotated[
         bool,
         typer.Option(
@@ -103,6 +113,7 @@ def command(
         mode=mode.value,
         base=base_profile,
         allow_partial=allow_partial,
+        all_nodes=all_nodes,
         node=cluster.node_settings(image, agent_namespace, seccomp_root),
     )
     results = []

@@ -18,6 +18,12 @@ expressions go into *every* existing term (a new term would let the pod
 schedule wherever the new term alone matches). Removing them is stripping
 expressions whose key has our prefix; a term that held only ours (we added
 the whole required block) goes with them.
+
+``record`` uses the same mechanism for its log profile while it records
+(:mod:`.placement`): the log profile's label on the nodes chosen for the
+recording, and its key added to the guard's keys (:func:`keys_with`) for the
+rollout onto the log profile; the way back, and the ``apply`` that ends the
+recording, require the keys without it (:func:`keys_without`).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ Obj = dict[str, Any]
 
 LABEL_PREFIX = "profiles.kubectl-seccomp.io/"
 PRESENT = "present"
-_REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 
 
 def label_key(localhost_path: str) -> str:
@@ -51,7 +57,7 @@ def _ours(expression: Obj) -> bool:
 def guard_keys(owner: Obj) -> list[str]:
     """Our label keys the owner's pod template requires now, in order, without repeats."""
     keys: list[str] = []
-    required = ((pod_spec(owner).get("affinity") or {}).get("nodeAffinity") or {}).get(_REQUIRED) or {}
+    required = ((pod_spec(owner).get("affinity") or {}).get("nodeAffinity") or {}).get(REQUIRED) or {}
     for term in required.get("nodeSelectorTerms") or []:
         for expression in term.get("matchExpressions") or []:
             if _ours(expression) and expression["key"] not in keys:
@@ -59,11 +65,22 @@ def guard_keys(owner: Obj) -> list[str]:
     return keys
 
 
+def keys_with(owner: Obj, key: str) -> list[str]:
+    """The keys the owner requires now, and ``key`` (record's pin on its log profile)."""
+    keys = guard_keys(owner)
+    return keys if key in keys else [*keys, key]
+
+
+def keys_without(owner: Obj, key: Optional[str]) -> list[str]:
+    """The keys the owner requires now, less ``key`` (the pin goes, the guard of its applied files stays)."""
+    return [k for k in guard_keys(owner) if k != key]
+
+
 def guarded_affinity(affinity: Optional[Obj], keys: list[str]) -> Optional[Obj]:
     """``affinity`` requiring exactly our ``keys`` (none: our requirements removed), the rest unchanged."""
     result: Obj = copy.deepcopy(affinity or {})
     node_affinity: Obj = result.get("nodeAffinity") or {}
-    required: Obj = node_affinity.get(_REQUIRED) or {}
+    required: Obj = node_affinity.get(REQUIRED) or {}
     terms: list[Obj] = []
     for term in required.get("nodeSelectorTerms") or []:
         kept = [e for e in term.get("matchExpressions") or [] if not _ours(e)]
@@ -78,9 +95,9 @@ def guarded_affinity(affinity: Optional[Obj], keys: list[str]) -> Optional[Obj]:
             {"matchExpressions": ours}
         ]
     if terms:
-        node_affinity[_REQUIRED] = {**required, "nodeSelectorTerms": terms}
+        node_affinity[REQUIRED] = {**required, "nodeSelectorTerms": terms}
     else:
-        node_affinity.pop(_REQUIRED, None)
+        node_affinity.pop(REQUIRED, None)
     if node_affinity:
         result["nodeAffinity"] = node_affinity
     else:

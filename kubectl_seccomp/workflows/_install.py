@@ -122,6 +122,7 @@ def apply_profiles(
     agent: Optional[bytes] = None,
     kind: str = DEPLOYMENT,
     guard: bool = True,
+    pin: Optional[str] = None,
 ) -> ApplyResult:
     """Install ``{container: profile}`` on the nodes, point the containers at them, wait.
 
@@ -130,6 +131,9 @@ def apply_profiles(
     that rollout too, then the error goes up with the evidence of the failed
     pods. With ``guard`` (the node guard) the nodes holding the files get their
     labels and the pod template requires them; without it, it requires none.
+    ``pin`` is ``record``'s pin on its log profile (a guard key): the patch
+    drops it like every guard key, and a rollback does not put it back (its
+    labels are gone by then).
     A CronJob's ``jobTemplate`` is patched (its next Job uses it). A Job's or
     Pod's template cannot change: the result carries the patched manifest.
     """
@@ -170,7 +174,8 @@ def apply_profiles(
         owners.patch(api, owner, ops)
     else:
         reporter.phase(f"pointing {', '.join(paths)} at the new profile(s) and waiting for the rollout")
-        _roll_or_restore(api, owner, ops, before, drop_original_on_failure, timeout, reporter)
+        restore_guard = node_guard.keys_without(owner, pin)
+        _roll_or_restore(api, owner, ops, before, drop_original_on_failure, timeout, reporter, restore_guard)
     stale = [p for p in previous if p and p not in paths.values()]
     removed = remove_unused(api, settings, run_id, agent, stale, reporter)
     return ApplyResult(
@@ -186,7 +191,9 @@ def _roll_or_restore(
     drop_original: bool,
     timeout: float,
     reporter: Reporter,
+    guard: list[str],
 ) -> None:
+    """Patch and wait; on a failure or Ctrl-C, back to ``before`` and the node labels ``guard`` requires."""
     kind, meta = wl.kind_of(owner), owner["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     try:
@@ -205,7 +212,7 @@ def _roll_or_restore(
                 before=before,
                 run_id=None,
                 drop_original=drop_original,
-                guard=node_guard.guard_keys(owner),
+                guard=guard,
             )
             try:
                 owners.wait_rollout(

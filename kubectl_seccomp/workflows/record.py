@@ -11,14 +11,20 @@ Phases, each undone if a later one fails or the user presses Ctrl-C:
 1. validate the target (exists, not managed by another controller, would
    roll, no recording running) and lock it (annotations on the owner: the
    original settings, once, and a recording lock);
-2. start one agent pod per node a target pod can land on: it installs the log
-   profile (``defaultAction: SCMP_ACT_LOG``), then follows the audit records,
-   and removes the log profile when it is deleted;
+2. start one agent pod per node the recording needs (:mod:`..kube.placement`:
+   with the node guard, the nodes running the target's pods now and a spare
+   where the spread needs one; with ``--all-nodes`` or without the guard,
+   every node a target pod can land on): it installs the log profile
+   (``defaultAction: SCMP_ACT_LOG``), then follows the audit records, and
+   removes the log profile when it is deleted;
 3. wait until every agent has installed the file and reads the records,
-   *before* any pod rolls, so that container start-up is traced too;
+   *before* any pod rolls, so that container start-up is traced too; when
+   fewer nodes than eligible were chosen, label them for the log profile
+   (the node guard's label of that file);
 4. point the selected containers at the log profile and wait for the rollout
    (OnDelete: we delete the pods one at a time); for Jobs and CronJobs, start
-   the copy Job instead;
+   the copy Job instead; either requires the log profile's label when nodes
+   were chosen (the *pin*), so no pod lands on a node without an agent;
 5. trace until Ctrl-C, ``--duration``, ``--idle``, the ``--exec`` command
    exits or the copy Job ends, attributing events to containers by the pods'
    container IDs; then (not after Ctrl-C; Deployments, StatefulSets and
@@ -30,9 +36,11 @@ Phases, each undone if a later one fails or the user presses Ctrl-C:
 8. clean up, shielded from further Ctrl-C: the owner back to its settings of
    before the run if it is still on the log profile (its pods roll back by
    themselves; OnDelete: we roll them), the copy Job deleted, the lock
-   released, the agent pods deleted gracefully
-   (each removes the log profile; a remove pod does it where that was not
-   confirmed), the run's ConfigMap deleted.
+   released, the pin's labels removed (before the file: never a label
+   without its file; the template's pin goes with its settings, or with the
+   apply), the agent pods deleted gracefully (each removes the log profile; a
+   remove pod does it where that was not confirmed), the run's ConfigMap
+   deleted.
 
 No typer and no printing: progress goes to a :class:`RecordReporter`.
 """
@@ -54,7 +62,7 @@ from kubectl_seccomp.errors import InputError, NothingTraced, SeccompError, Usag
 from kubectl_seccomp.formats import FILE_EXTENSIONS, ProfileFormat, render_profile, resource_name
 from kubectl_seccomp.interrupts import shielded, sigterm_as_interrupt
 from kubectl_seccomp.kube import nodes as node_ops
-from kubectl_seccomp.kube import owners
+from kubectl_seccomp.kube import owners, placement
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi, Obj
 from kubectl_seccomp.kube.errors import KubeError, NodeCommandFailed, NotFound, RolloutFailed
@@ -75,6 +83,7 @@ from kubectl_seccomp.workflows._common import (
 )
 from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, restore_settings
 from kubectl_seccomp.workflows._modes import flag_refusal_explained
+from kubectl_seccomp.workflows._pin import Pin, place
 
 INTERRUPTED = "interrupted (Ctrl-C)"
 PARTIAL_EXIT = 10  # the exit code of a recording with a gap on a node (unless --allow-partial)
@@ -110,6 +119,7 @@ class RecordOptions:
     base: Optional[Profile] = None  # record under this profile in complain mode; the result is base + new calls
     profile_format: ProfileFormat = ProfileFormat.json  # the form of the files written (spo: a SeccompProfile)
     allow_partial: bool = False  # a gap on a node (an agent lost) is only reported: profiles written and applied
+    all_nodes: bool = False  # agents on every eligible node, the rollout not pinned to the chosen ones
 
 
 @dataclass(frozen=True)
@@ -141,6 +151,7 @@ class RecordResult:
     kind: str = DEPLOYMENT
     nodes: tuple[NodeCoverage, ...] = ()  # per node: time traced, and not (an agent lost)
     partial: bool = False  # a node has a gap and --allow-partial was not given: written as .partial.json, not applied
+    nodes_eligible: int = 0  # nodes a pod of the target could land on (``nodes`` are those traced)
 
     @property
     def gaps(self) -> bool:
@@ -168,6 +179,7 @@ class Recorder:
         self.warnings: list[str] = []
         self.selected: list[wl.ContainerInfo] = []
         self.state = TraceState(wanted=frozenset())
+        self.pin = Pin(api, self.log_profile, placement.Placement((), 0))  # chosen once the target is known
 
     @property
     def agent(self) -> bytes:
@@ -200,24 +212,28 @@ class Recorder:
             raise KubeError(
                 f"no Ready, schedulable node can run pods of {wl.describe(owner)}", hint="kubectl get nodes"
             )
-        node_names = [node.name for node in eligible]
+        # without the guard nothing would keep the pods on the chosen nodes: every eligible node
+        chosen = place(self.api, owner, [n.name for n in eligible], narrow=o.node_guard and not o.all_nodes)
+        self.pin = Pin(self.api, self.log_profile, chosen)
+        node_names = list(chosen.nodes)
         self.lock(owner)
         undo.callback(self._restore_owner)
 
         # The agent pods install the log profile before they follow, and
         # remove it when they are deleted: no extra pod start-ups.
         self.reporter.phase(
-            f"installing the log profile {self.log_profile} and starting the node agent on {len(node_names)} node(s)"
+            f"installing the log profile {self.log_profile} and starting the node agent on {chosen.describe()}"
         )
         undo.callback(self._undo_nodes, list(node_names))
         node_ops.ensure_namespace(self.api, o.node.namespace)
-        log_profile = Profile.log_profile(node_ops.arch_names(eligible))
+        log_profile = Profile.log_profile(node_ops.arch_names([n for n in eligible if n.name in node_names]))
         if o.base is not None:  # only calls the base does not allow reach the audit log
             log_profile = o.base.in_mode(COMPLAIN).merge(log_profile)
         self.state = state = TraceState(
             wanted=frozenset(info.name for info in self.selected), include_denied=o.include_denied
         )
         self.start_followers(node_names, state, log_profile.to_json())
+        self.pin.mark()
 
         self.start_workload(undo)
         self.refresh_targets(state)
@@ -265,6 +281,7 @@ class Recorder:
                     drop_original_on_failure=self.added_original,
                     agent=self.agent,
                     guard=o.node_guard,
+                    pin=self.pin.key,
                 )
             self.applied = True
         elif o.apply:
@@ -294,6 +311,7 @@ class Recorder:
             o.kind,
             coverage,
             partial,
+            chosen.eligible,
         )
 
     def validate(self) -> Obj:
@@ -325,7 +343,7 @@ class Recorder:
         return owner
 
     def start_workload(self, undo: contextlib.ExitStack) -> None:
-        """Get the selected containers running under the log profile."""
+        """Get the selected containers running under the log profile (pinned to the chosen nodes)."""
         o = self.options
         owner = self.api.get_object(o.kind, o.namespace, o.name)
         settings = {(info.name, info.init): wl.localhost(self.log_profile) for info in self.selected}
@@ -333,7 +351,8 @@ class Recorder:
             self.reporter.phase(
                 f"pointing {len(self.selected)} container(s) at the log profile; waiting for the rollout"
             )
-            owners.patch(self.api, owner, wl.seccomp_ops(owner, settings))
+            # one patch: one rollout
+            owners.patch(self.api, owner, wl.seccomp_ops(owner, settings) + self.pin.owner_ops(owner))
             self.wait_rollout()
         elif o.kind in wl.COPY_KINDS:
             name = f"{o.name[:40]}-ksc-{self.run_id}"
@@ -343,7 +362,7 @@ class Recorder:
                 "container(s) on the log profile"
             )
             self.copy_job = name
-            self.api.create_object(JOB, o.namespace, wl.job_copy(owner, name, labels, settings))
+            self.api.create_object(JOB, o.namespace, self.pin.job(wl.job_copy(owner, name, labels, settings)))
             undo.callback(self._delete_copy_job)
 
     def workload_pods(self, *, newest_only: bool = False) -> list[Obj]:
@@ -450,15 +469,21 @@ class Recorder:
     def wait_rollout(self, *, fail_fast: bool = True) -> None:
         """Follow the owner's rollout onto its template until its pods are Ready (``--timeout``)."""
         o = self.options
-        owners.wait_rollout(
-            self.api,
-            kind=o.kind,
-            namespace=o.namespace,
-            name=o.name,
-            timeout=o.timeout,
-            on_progress=self.reporter.rollout,
-            fail_fast=fail_fast,
-        )
+        try:
+            owners.wait_rollout(
+                self.api,
+                kind=o.kind,
+                namespace=o.namespace,
+                name=o.name,
+                timeout=o.timeout,
+                on_progress=self.reporter.rollout,
+                fail_fast=fail_fast,
+            )
+        except RolloutFailed as error:
+            explained = self.pin.explain(error, lambda: self.workload_pods(newest_only=True))
+            if explained is error:
+                raise
+            raise explained from error
 
     _last_job_check = 0.0
 
@@ -559,7 +584,9 @@ class Recorder:
             raise InputError(f"--exec {shlex.quote(command)}: cannot start: {error.strerror}") from error
 
     def stop_followers(self, state: TraceState) -> None:
-        """Delete the agent pods (SIGTERM: each prints its final counters) and read to the end."""
+        """Remove the pin's labels, delete the agent pods (SIGTERM: each removes the log profile and
+        prints its final counters) and read to the end."""
+        self.pin.unmark(self.warn)  # before the agents remove the file
         self.agents.stop(lambda timeout: self.drain(state, timeout))
 
     def write(self, state: TraceState, *, partial: bool = False) -> list[ContainerResult]:
@@ -664,6 +691,8 @@ class Recorder:
                 before=self.before,
                 run_id=self.run_id,
                 drop_original=self.added_original,
+                # the pin goes in the same patch (one rollout); the guard of applied files stays
+                guard=self.pin.guard_without(owner),
             )
             if on_log and wl.update_strategy(owner) == "OnDelete":
                 # nobody else rolls these pods back: do it, as for the way there

@@ -5,6 +5,9 @@ nodes plays that node: its file and its label are taken away, and a pod
 anti-affinity (one pod per node) makes the scale-up's new pod go to it. With
 the guard the pod stays Pending with the scheduler's reason and no container
 fails; without it the same scale-up fails with CreateContainerError.
+
+With the third node there, ``record`` of a 1-replica Deployment shows its pin
+(docs/how-it-works.md, "Which nodes a recording touches"): 1 agent, not 3.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from seccomp_helpers import cli, cli_ok, deploy, http_deployment, ready_pods, wait_settled
+from seccomp_helpers import EXEC_REQUESTS, cli, cli_ok, deploy, http_deployment, ready_pods, wait_settled
 
 pytestmark = pytest.mark.cluster
 
@@ -213,12 +216,14 @@ def spread_to_all(kubectl: Any, namespace: str, name: str, replicas: int) -> Non
 def test_a_node_that_joins_later_gets_no_pod_with_the_guard_and_failing_ones_without(
     cluster: Any, namespace: str, tmp_path: Path, forget_labels: list[str]
 ) -> None:
-    """The must-show: profiles on 2 nodes, a third node joins, both workloads scale onto it."""
+    """The must-show: profiles on 2 nodes, a third node joins, both workloads scale onto it.
+    Then, with 3 nodes, a recording of a 1-replica Deployment starts 1 agent and leaves no pin."""
     kubectl = cluster.kubectl
     for name in ("guarded", "bare"):
         manifest = spread_deployment(name)
         manifest["spec"]["replicas"] = len(cluster.nodes)
         deploy(kubectl, namespace, manifest)
+    deploy(kubectl, namespace, http_deployment("one", replicas=1))
     guarded = apply_profile(cluster, namespace, "guarded", tmp_path)
     bare = apply_profile(cluster, namespace, "bare", tmp_path, "--no-node-guard")
     forget_labels.extend([guarded, bare])
@@ -256,10 +261,38 @@ def test_a_node_that_joins_later_gets_no_pod_with_the_guard_and_failing_ones_wit
         )["containers"]
         assert rows[0]["guarded"] and rows[0]["pendingForProfile"] == 1
         assert (rows[0]["nodesPresent"], rows[0]["nodesEligible"]) == (len(cluster.nodes), len(cluster.nodes) + 1)
+        record_one_replica_on_three_nodes(cluster, namespace, tmp_path, forget_labels)
     finally:
-        for name in ("guarded", "bare"):
+        for name in ("guarded", "bare", "one"):
             kubectl.run("delete", "deploy", name, "-n", namespace, "--wait=true", check=False)
         harness("remove-node")
+
+
+def record_one_replica_on_three_nodes(cluster: Any, namespace: str, tmp_path: Path, forget_labels: list[str]) -> None:
+    """record's pin: the agent and the log profile go to the node of the pod only; the rollout stays
+    there; afterwards the applied profile runs and neither the template nor a node keeps the pin."""
+    kubectl = cluster.kubectl
+    (running_on,) = {p["spec"]["nodeName"] for p in ready_pods(kubectl, namespace, "one")}
+    result = cli_ok(
+        cluster.kubeconfig, "record", "deploy/one", "-n", namespace, "--exec", EXEC_REQUESTS, "--timeout", "120s",
+        "-o", "json", cwd=tmp_path,
+    )  # fmt: skip
+    summary = json.loads(result.stdout)
+    eligible = len(cluster.nodes) + 1
+    assert f"node agent on 1 of {eligible} node(s) (those running the pods)" in result.stderr, result.stderr
+    assert summary["nodesEligible"] == eligible, summary
+    assert [(n["node"], n["agentPods"]) for n in summary["nodes"]] == [(running_on, 1)], summary
+    (web,) = summary["containers"]
+    assert web["syscalls"] > 0 and web["applied"], summary
+    forget_labels.append(web["localhostProfile"])
+
+    applied = wait_settled(kubectl, namespace, "one")
+    (pod,) = ready_pods(kubectl, namespace, "one")
+    seccomp = pod["spec"]["containers"][0]["securityContext"]["seccompProfile"]
+    assert seccomp == {"type": "Localhost", "localhostProfile": web["localhostProfile"]}
+    log_key = label_key(f"kubectl-seccomp/{namespace}/one-log.json")
+    assert log_key not in json.dumps(applied["spec"]["template"])
+    assert not [node for node, labels in node_labels(kubectl).items() if log_key in labels]
 
 
 def test_cleanup_orphans_after_the_namespace_was_deleted(
