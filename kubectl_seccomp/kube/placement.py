@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_seccomp.kube.guard import REQUIRED
-from kubectl_seccomp.kube.workloads import kind_of, pod_spec
+from kubectl_seccomp.kube.workloads import kind_of, pod_done, pod_spec
 from kubectl_seccomp.targets import CRONJOB, DEPLOYMENT, JOB, STATEFULSET
 
 Obj = dict[str, Any]
@@ -69,11 +69,7 @@ def _count(value: Any) -> int:
 
 def _node_of(pod: Obj) -> str:
     """The node a pod occupies ("" when it is not scheduled, ended or terminating)."""
-    if (pod.get("metadata") or {}).get("deletionTimestamp"):
-        return ""
-    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-        return ""
-    return str((pod.get("spec") or {}).get("nodeName") or "")
+    return "" if pod_done(pod) else str((pod.get("spec") or {}).get("nodeName") or "")
 
 
 def _surges(owner: Obj) -> bool:

@@ -560,6 +560,14 @@ def pod_problems(pod: Obj) -> list[PodProblem]:
     return problems
 
 
+def pod_done(pod: Obj) -> bool:
+    """Terminating or finished: the pod starts no container any more (nor holds its node for long)."""
+    return bool((pod.get("metadata") or {}).get("deletionTimestamp")) or (pod.get("status") or {}).get("phase") in (
+        "Succeeded",
+        "Failed",
+    )
+
+
 def pod_ready(pod: Obj) -> bool:
     return any(
         c.get("type") == "Ready" and c.get("status") == "True"

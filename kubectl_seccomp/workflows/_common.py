@@ -102,12 +102,7 @@ def profiles_in_use(api: KubeApi, namespace: Optional[str]) -> set[str]:
     only when a container starts, and such a pod starts none any more.
     """
     used: set[str] = set()
-    objects = [
-        pod
-        for pod in api.list_pods(namespace)
-        if not pod["metadata"].get("deletionTimestamp")
-        and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-    ]
+    objects = [pod for pod in api.list_pods(namespace) if not wl.pod_done(pod)]
     for kind in KINDS:
         if kind != POD:
             objects.extend(api.list_objects(kind, namespace))
