@@ -65,7 +65,7 @@ from kubectl_seccomp.kube import nodes as node_ops
 from kubectl_seccomp.kube import owners, placement
 from kubectl_seccomp.kube import workloads as wl
 from kubectl_seccomp.kube.api import KubeApi, Obj
-from kubectl_seccomp.kube.errors import KubeError, NodeCommandFailed, NotFound, RolloutFailed
+from kubectl_seccomp.kube.errors import Conflict, KubeError, NodeCommandFailed, NotFound, RolloutFailed
 from kubectl_seccomp.kube.nodes import NodeSettings
 from kubectl_seccomp.observed import profile_for
 from kubectl_seccomp.profile import COMPLAIN, ENFORCE, Profile
@@ -88,6 +88,7 @@ from kubectl_seccomp.workflows._pin import Pin, place
 INTERRUPTED = "interrupted (Ctrl-C)"
 PARTIAL_EXIT = 10  # the exit code of a recording with a gap on a node (unless --allow-partial)
 SHUTDOWN_MARGIN = 15  # seconds past the pods' grace period before record_shutdown stops waiting
+LOCK_ATTEMPTS = 3  # tries to take the lock when the owner changes (its status, mostly) under us
 
 
 class RecordReporter(Reporter, Protocol):
@@ -241,7 +242,9 @@ class Recorder:
         started = time.monotonic()
         stop_reason, exit_code = self.trace(state)
         if stop_reason != INTERRUPTED and o.kind in wl.ROLLING_KINDS:
-            self.record_shutdown(state)
+            self.record_shutdown(state)  # reads on while the pods stop: no settle needed after it
+        else:
+            self.settle(state)
         ended = time.monotonic()
         traced_for = ended - started
         for message in self.agents.supervise():  # a gap that ended just now
@@ -318,14 +321,7 @@ class Recorder:
         o = self.options
         owner = owners.get_owner(self.api, o.kind, namespace=o.namespace, name=o.name)
         check_owner(self.api, owner)
-        lock = wl.recording_lock(owner)
-        if lock is not None:
-            raise UsageError(
-                f"a recording of {wl.describe(owner)} is already running (since {lock.get('since', '?')}, "
-                f"by {lock.get('host', '?')} pid {lock.get('pid', '?')})",
-                hint=f"if it was killed: kubectl seccomp rollback {wl.ref(owner)} -n {o.namespace} && "
-                "kubectl seccomp cleanup",
-            )
+        self.check_unlocked(owner)
         if o.kind == POD:
             on_log = wl.log_profile_of(owner, PROFILE_DIR + "/")
             if on_log is None:
@@ -372,14 +368,38 @@ class Recorder:
         owner = self.api.get_object(o.kind, o.namespace, o.name)
         return owners.owner_pods(self.api, owner, newest_only=newest_only)
 
+    def check_unlocked(self, owner: Obj) -> None:
+        lock = wl.recording_lock(owner)
+        if lock is not None:
+            raise UsageError(
+                f"a recording of {wl.describe(owner)} is already running (since {lock.get('since', '?')}, "
+                f"by {lock.get('host', '?')} pid {lock.get('pid', '?')})",
+                hint=f"if it was killed: kubectl seccomp rollback {wl.ref(owner)} -n {self.options.namespace} && "
+                "kubectl seccomp cleanup",
+            )
+
     def lock(self, owner: Obj) -> None:
-        before = wl.current_originals(owner)
-        self.before = before
-        changes: dict[str, Optional[str]] = {wl.RECORDING_ANNOTATION: lock_value(self.run_id, self.log_profile)}
-        if wl.read_originals(owner) is None and self.options.kind in wl.ROLLING_KINDS:
-            changes[wl.ORIGINAL_ANNOTATION] = before.to_json()
-            self.added_original = True
-        owners.patch(self.api, owner, wl.annotation_ops(owner, changes), guard_version=True)
+        """Take the recording lock (and save the original settings) in one patch that fails if the owner
+        changed since it was read. A change of its status alone (a rollout that just ended) is no reason
+        to give up: read it again, look at the lock again, and retry."""
+        o = self.options
+        for attempt in range(LOCK_ATTEMPTS):
+            if attempt:
+                owner = self.api.get_object(o.kind, o.namespace, o.name)
+                self.check_unlocked(owner)  # another recording may have taken it meanwhile
+            before = wl.current_originals(owner)
+            changes: dict[str, Optional[str]] = {wl.RECORDING_ANNOTATION: lock_value(self.run_id, self.log_profile)}
+            added_original = wl.read_originals(owner) is None and o.kind in wl.ROLLING_KINDS
+            if added_original:
+                changes[wl.ORIGINAL_ANNOTATION] = before.to_json()
+            try:
+                owners.patch(self.api, owner, wl.annotation_ops(owner, changes), guard_version=True)
+            except Conflict:
+                if attempt == LOCK_ATTEMPTS - 1:
+                    raise
+                continue
+            self.before, self.added_original = before, added_original
+            return
 
     def start_followers(self, node_names: list[str], state: TraceState, log_profile: str) -> None:
         o = self.options
@@ -444,6 +464,7 @@ class Recorder:
         o = self.options
         pods = self.workload_pods(newest_only=True)
         if not pods:
+            self.settle(state)
             return
         grace = max(int(p["spec"].get("terminationGracePeriodSeconds", 30)) for p in pods)
         self.reporter.phase(f"recording the shutdown: stopping {len(pods)} pod(s) with SIGTERM (grace {grace}s)")
@@ -555,11 +576,15 @@ class Recorder:
                     process.wait()
                 exit_code = process.returncode
             self.reporter.trace_done()
-        # Records made just before the stop are still on their way.
-        end = time.monotonic() + o.settle
+        return reason, exit_code
+
+    def settle(self, state: TraceState) -> None:
+        """Read on for ``--settle`` seconds: records made just before the stop are still on their way
+        (:meth:`record_shutdown` reads on for longer while the pods stop)."""
+        end = time.monotonic() + self.options.settle
         while time.monotonic() < end:
             self.drain(state, timeout=max(end - time.monotonic(), 0.01))
-        return reason, exit_code
+        self.drain(state, timeout=0)  # and what is queued now
 
     def start_exec(self, command: str) -> subprocess.Popen[bytes]:
         o = self.options

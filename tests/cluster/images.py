@@ -36,6 +36,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
@@ -560,3 +561,24 @@ def _copy_zoneinfo(rootfs: Rootfs, *zones: str) -> None:
     """PostgreSQL reads time zones from the system's tzdata (Debian builds it --with-system-tzdata)."""
     for zone in zones:
         rootfs.add_file(Path("/usr/share/zoneinfo") / zone, f"/usr/share/zoneinfo/{zone}")
+
+
+def main(argv: list[str]) -> int:
+    """``images.py apps``: build (or find cached) the application images of tests/e2e/apps, so a CI
+    run on a fresh machine makes them while the cluster builds instead of in its first test."""
+    if argv != ["apps"]:
+        print("usage: images.py apps", file=sys.stderr)
+        return 2
+    cache = DEB_CACHE.parent / "images"  # where tests/e2e/apps/conftest.py looks
+    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        for image in APP_IMAGES.values():
+            deb_image_archive(image, cache)
+    except ImageBuildError as error:
+        print(f"images: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from seccomp_helpers import fresh_namespace
 
 CLUSTER_DIR = Path(os.environ.get("KSC_CLUSTER_DIR", "/var/lib/ksc-cluster"))
 HARNESS = Path(__file__).resolve().parents[1] / "cluster" / "harness.py"
@@ -114,20 +113,6 @@ def kubectl(cluster: Cluster) -> Kubectl:
 
 @pytest.fixture
 def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace, ready for pods (service account and root CA present); deleted afterwards."""
-    stem = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
-    name = f"e2e-{stem}-{secrets.token_hex(3)}"
-    kubectl = cluster.kubectl
-    kubectl.run("create", "namespace", name)
-    deadline = time.monotonic() + 60
-    while True:
-        sa = kubectl.run("get", "serviceaccount/default", "configmap/kube-root-ca.crt", "-n", name, check=False)
-        if sa.returncode == 0:
-            break
-        if time.monotonic() > deadline:
-            pytest.fail(f"namespace {name}: no default service account or kube-root-ca.crt after 60s")
-        time.sleep(0.5)
-    try:
+    """A fresh namespace for the test (:func:`fresh_namespace`)."""
+    with fresh_namespace(cluster.kubectl, request.node.name) as name:
         yield name
-    finally:
-        kubectl.run("delete", "namespace", name, "--wait=false", check=False)

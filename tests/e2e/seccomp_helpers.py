@@ -8,12 +8,15 @@ directories from the host.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -255,3 +258,24 @@ def content_path(namespace: str, owner: str, container: str, profile: Path) -> s
 def profile_names(path: Path) -> set[str]:
     data = json.loads(path.read_text())
     return {name for rule in data["syscalls"] for name in rule["names"]}
+
+
+@contextlib.contextmanager
+def fresh_namespace(kubectl: Any, stem: str) -> Iterator[str]:
+    """A new namespace named after ``stem``, ready for pods (service account and root CA present);
+    deleted on leaving."""
+    stem = "".join(c if c.isalnum() else "-" for c in stem.lower())[:40].strip("-")
+    name = f"e2e-{stem}-{secrets.token_hex(3)}"
+    kubectl.run("create", "namespace", name)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            sa = kubectl.run("get", "serviceaccount/default", "configmap/kube-root-ca.crt", "-n", name, check=False)
+            if sa.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"namespace {name}: no default service account or kube-root-ca.crt after 60s")
+            time.sleep(0.5)
+        yield name
+    finally:
+        kubectl.run("delete", "namespace", name, "--wait=false", check=False)

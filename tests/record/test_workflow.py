@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -157,6 +157,92 @@ def test_what_the_pods_do_when_stopped_is_recorded(kube: FakeKube, tmp_path: Pat
     assert any(p.startswith("recording the shutdown: stopping 2 pod(s)") for p in reporter.phases)
     web = json.loads((tmp_path / NS / "web-web.json").read_text())
     assert {"read", "accept4", "setitimer", "wait4"} <= set(web["syscalls"][0]["names"])
+
+
+class OrderedRecorder(Recorder):
+    """A Recorder that notes, in ``order``, when it waits for the owner's rollout."""
+
+    order: list[str]
+
+    def wait_rollout(self, *, fail_fast: bool = True) -> None:
+        self.order.append("waited for the rollout")
+        super().wait_rollout(fail_fast=fail_fast)
+
+
+def note_order(kube: FakeKube, order: list[str]) -> None:
+    emitting = kube.on_patch  # emit_on_log_rollout's
+
+    def on_patch(deployment: dict[str, Any]) -> None:
+        if emitting is not None:
+            emitting(deployment)
+        if f"kubectl-seccomp/{NS}/web-web-" in json.dumps(deployment["spec"]["template"]):
+            order.append("patched onto the recorded profile")
+
+    def on_delete(pod: dict[str, Any]) -> None:
+        if pod["metadata"]["namespace"] == "kubectl-seccomp" and "follow" in pod["metadata"]["name"]:
+            order.append("agent stopped")
+        elif pod["metadata"].get("ownerName") == "web":
+            order.append("traced pod stopped")
+
+    kube.on_patch, kube.on_delete_pod = on_patch, on_delete
+
+
+@pytest.mark.parametrize("apply", [True, False])
+def test_the_replacements_start_before_the_log_profile_goes(kube: FakeKube, tmp_path: Path, apply: bool) -> None:
+    # The pods that replace those stopped for the shutdown start on the log profile: the agents,
+    # which remove it, stop only once the replacements are Ready.
+    kube.add_deployment(NS, web_deployment(replicas=2))
+    emit_on_log_rollout(kube, {"web": ["read", "accept4"]})
+    order: list[str] = []
+    note_order(kube, order)
+    recorder = OrderedRecorder(kube, options(tmp_path, apply=apply), Reporter(), agent=b"PK")
+    recorder.order = order
+    recorder.run()
+
+    stopped = order.index("traced pod stopped")
+    first_agent = order.index("agent stopped")
+    assert "waited for the rollout" in order[stopped:first_agent], order
+    if apply:
+        assert first_agent < order.index("patched onto the recorded profile"), order
+
+
+class RacedRecorder(Recorder):
+    """Between reading the Deployment and locking it, ``race`` changes it once on the 'server'."""
+
+    race: Callable[[dict[str, Any]], None]
+
+    def lock(self, owner: dict[str, Any]) -> None:
+        assert isinstance(self.api, FakeKube)
+        stored = self.api.deployments[(NS, "web")]
+        self.race(stored)
+        stored["metadata"]["resourceVersion"] = str(int(stored["metadata"]["resourceVersion"]) + 1000)
+        super().lock(owner)
+
+
+def test_a_status_change_right_before_the_lock_is_retried(kube: FakeKube, tmp_path: Path) -> None:
+    # e.g. the controller's status update right after a rollout: only the resourceVersion moved
+    kube.add_deployment(NS, web_deployment())
+    emit_on_log_rollout(kube, {"web": ["read"]})
+    recorder = RacedRecorder(kube, options(tmp_path), Reporter(), agent=b"PK")
+    recorder.race = lambda deployment: deployment.setdefault("status", {}).update(observedGeneration=7)
+    result = recorder.run()
+    assert result.applied is not None
+
+
+def test_a_recording_that_locked_first_is_not_overwritten(kube: FakeKube, tmp_path: Path) -> None:
+    original = kube.add_deployment(NS, web_deployment())
+    other = json.dumps({"run": "other", "since": "now", "host": "h", "pid": 1})
+
+    def take_lock(deployment: dict[str, Any]) -> None:
+        deployment["metadata"].setdefault("annotations", {})[wl.RECORDING_ANNOTATION] = other
+
+    recorder = RacedRecorder(kube, options(tmp_path), Reporter(), agent=b"PK")
+    recorder.race = take_lock
+    with pytest.raises(UsageError, match="already running"):
+        recorder.run()
+    deployment = kube.deployments[(NS, "web")]
+    assert deployment["metadata"]["annotations"][wl.RECORDING_ANNOTATION] == other
+    assert deployment["spec"]["template"] == original["spec"]["template"]
 
 
 def test_no_apply_puts_everything_back(kube: FakeKube, tmp_path: Path) -> None:
