@@ -241,9 +241,8 @@ class Recorder:
 
         started = time.monotonic()
         stop_reason, exit_code = self.trace(state)
-        if stop_reason != INTERRUPTED and o.kind in wl.ROLLING_KINDS:
-            self.record_shutdown(state)  # reads on while the pods stop: no settle needed after it
-        else:
+        stopped = stop_reason != INTERRUPTED and o.kind in wl.ROLLING_KINDS and self.record_shutdown(state)
+        if not stopped:  # record_shutdown reads on while the pods stop; otherwise settle here
             self.settle(state)
         ended = time.monotonic()
         traced_for = ended - started
@@ -451,8 +450,9 @@ class Recorder:
         state.set_targets({**state.targets, **container_targets(self.workload_pods())})
         self._last_refresh = time.monotonic()
 
-    def record_shutdown(self, state: TraceState) -> None:
-        """Stop the traced pods (SIGTERM) while the agents still trace, and wait until they are gone.
+    def record_shutdown(self, state: TraceState) -> bool:
+        """Stop the traced pods (SIGTERM) while the agents still trace, and wait until they are gone;
+        False if there was no pod to stop.
 
         What an app does when told to stop (signal and reap its worker processes, remove its
         pid file, write its final state) runs only then. Without this the first time it runs is
@@ -464,8 +464,7 @@ class Recorder:
         o = self.options
         pods = self.workload_pods(newest_only=True)
         if not pods:
-            self.settle(state)
-            return
+            return False
         grace = max(int(p["spec"].get("terminationGracePeriodSeconds", 30)) for p in pods)
         self.reporter.phase(f"recording the shutdown: stopping {len(pods)} pod(s) with SIGTERM (grace {grace}s)")
         remaining = {p["metadata"]["name"] for p in pods}
@@ -486,6 +485,7 @@ class Recorder:
         # stop and remove the log profile, or they fail with CreateContainerError and the
         # rollout that applies the profile sees them fail.
         self.wait_rollout()
+        return True
 
     def wait_rollout(self, *, fail_fast: bool = True) -> None:
         """Follow the owner's rollout onto its template until its pods are Ready (``--timeout``)."""

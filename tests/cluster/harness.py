@@ -73,7 +73,6 @@ LOGS = Path("/var/log/ksc-cluster")
 KUBECONFIG = STATE / "kubeconfig"
 CLUSTER_JSON = STATE / "cluster.json"
 STACK_FILE = STATE / "stack"  # not in cluster.json, which a harness without stacks rewrites
-IMAGE_CACHE = k8sbuild.cache_root() / "images"
 
 HOST_BRIDGE = "ksc0"
 HOST_IP = "10.200.0.1"
@@ -1050,7 +1049,7 @@ def cmd_up(node_count: int, stack: Stack, explicit: bool) -> None:
             f"the {stack.name} stack or CoreDNS is not built. Run `harness.py build --stack {stack.name}` first."
         )
     pause_c = k8sbuild.pause_source(stack.kubernetes)
-    archives = images.image_archives(IMAGE_CACHE, pause_c, k8sbuild.coredns_binary())
+    archives = images.image_archives(images.IMAGE_CACHE, pause_c, k8sbuild.coredns_binary())
     nodes = [Node(i) for i in range(1, node_count + 1)]
     if LOGS.exists():
         shutil.rmtree(LOGS)
@@ -1235,7 +1234,7 @@ def cmd_add_node() -> None:
     node = Node(len(nodes) + 1)
     started = time.monotonic()
     pause_c = k8sbuild.pause_source(stack.kubernetes)
-    archives = images.image_archives(IMAGE_CACHE, pause_c, k8sbuild.coredns_binary())
+    archives = images.image_archives(images.IMAGE_CACHE, pause_c, k8sbuild.coredns_binary())
     node.dir.mkdir(parents=True, exist_ok=True)
     # Counted at once, so that `down` stops it even if it never becomes Ready.
     write_status_file([*nodes, node], stack)

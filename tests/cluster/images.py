@@ -251,6 +251,7 @@ def image_archives(cache: Path, pause_c: Path, coredns: Path) -> dict[str, Path]
 # -- images made of Debian packages ------------------------------------------------------
 
 DEB_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kubectl-seccomp" / "debs"
+IMAGE_CACHE = DEB_CACHE.parent / "images"  # the image archives: the cluster's and the applications'
 # Files no program reads at run time; they only make the image bigger.
 DEB_SKIP = ("usr/share/doc/", "usr/share/man/", "usr/share/lintian/", "usr/share/bug/", "lib/systemd/", "etc/init.d/")
 
@@ -569,11 +570,10 @@ def main(argv: list[str]) -> int:
     if argv != ["apps"]:
         print("usage: images.py apps", file=sys.stderr)
         return 2
-    cache = DEB_CACHE.parent / "images"  # where tests/e2e/apps/conftest.py looks
-    cache.mkdir(parents=True, exist_ok=True)
+    IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
     try:
         for image in APP_IMAGES.values():
-            deb_image_archive(image, cache)
+            deb_image_archive(image, IMAGE_CACHE)
     except ImageBuildError as error:
         print(f"images: {error}", file=sys.stderr)
         return 1

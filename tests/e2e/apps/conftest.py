@@ -22,7 +22,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "cluster"))
 import images
 
-IMAGE_CACHE = images.DEB_CACHE.parent / "images"
 CLUSTER_DIR = Path(os.environ.get("KSC_CLUSTER_DIR", "/var/lib/ksc-cluster"))  # as tests/e2e/conftest.py
 
 
@@ -50,7 +49,7 @@ def app_image(cluster: Any) -> Iterator[Callable[[str], str]]:
         image = images.APP_IMAGES[name]
         if name not in ready:
             try:
-                archive = images.deb_image_archive(image, IMAGE_CACHE)
+                archive = images.deb_image_archive(image, images.IMAGE_CACHE)
             except images.ImageBuildError as error:
                 pytest.fail(str(error))
             for socket in sockets:
