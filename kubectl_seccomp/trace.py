@@ -59,11 +59,20 @@ class LogProfileFile:
 
 
 @dataclass(frozen=True)
+class HandedOver:
+    """An agent's answer to a handover request: the files it wrote (``{path: sha256}``), or why not."""
+
+    request: str
+    files: dict[str, str]
+    failure: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class Noise:
     line: str
 
 
-Event = Union[Start, Syscall, Unknown, Counters, AgentFailure, LogProfileFile, Noise]
+Event = Union[Start, Syscall, Unknown, Counters, AgentFailure, LogProfileFile, HandedOver, Noise]
 
 
 def _int(value: object) -> int:
@@ -108,6 +117,13 @@ def parse_event(line: str) -> Event:
             return LogProfileFile(kind == "log-profile-installed")
         if kind == "error":
             return AgentFailure(str(data.get("message", "unknown error")))
+        if kind == "handed-over":
+            files = data.get("files")
+            if not isinstance(files, dict):
+                return Noise(text)
+            return HandedOver(str(data["id"]), {str(k): str(v) for k, v in files.items()})
+        if kind == "handover-failed":
+            return HandedOver(str(data["id"]), {}, str(data.get("message", "unknown error")))
     except KeyError:
         return Noise(text)
     return Noise(text)
@@ -164,6 +180,8 @@ class TraceState:
     last_new: float = field(default_factory=time.monotonic)
     foreign: int = 0  # events of containers that are not ours
     denied: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # left out: a filter denied them
+    handed_over: dict[str, HandedOver] = field(default_factory=dict)  # node -> its agent's latest answer
+    closed: bool = False  # the recording ended: syscalls read from now on are not of it (see close())
 
     def set_targets(self, targets: dict[str, Target]) -> None:
         """New container ID map; replays pending events that now resolve."""
@@ -175,7 +193,7 @@ class TraceState:
     def feed(self, node: str, event: Event) -> bool:
         """Take one event of ``node``; True when it names a container ID we do not know."""
         if isinstance(event, (Syscall, Unknown)):
-            return not self._apply(event, keep_pending=True)
+            return not self.closed and not self._apply(event, keep_pending=True)
         if isinstance(event, Counters):
             self.counters[node] = event
         elif isinstance(event, Start):
@@ -188,6 +206,8 @@ class TraceState:
                 self.log_removed.add(node)
         elif isinstance(event, AgentFailure):
             self.errors.append(f"{node}: {event.message}")
+        elif isinstance(event, HandedOver):
+            self.handed_over[node] = event
         else:
             self.noise += 1
         return False
@@ -229,6 +249,12 @@ class TraceState:
         """Count what never resolved as foreign (containers not of this workload)."""
         self.foreign += len(self.pending)
         self.pending = []
+
+    def close(self) -> None:
+        """End the recording here (:meth:`finish`, and syscalls fed later are left out), while the
+        agents still run: their profiles are written from what was read until now."""
+        self.finish()
+        self.closed = True
 
     def totals(self) -> Counters:
         values = list(self.counters.values())

@@ -1,9 +1,10 @@
-"""The agent's command line: ``follow``, ``install``, ``remove``, ``sync``.
+"""The agent's command line: ``follow``, ``install``, ``remove``, ``sync``, ``handover``.
 
 ``follow`` prints the JSON-lines protocol of :mod:`kubectl_seccomp.agent.events`
 on stdout; a fatal error becomes an ``error`` event and exit code 1.
 ``install``/``remove`` manage profile files (:mod:`kubectl_seccomp.agent.profiles`);
 ``sync`` installs a whole payload and labels the node (:mod:`kubectl_seccomp.agent.sync`);
+``handover`` installs the profiles ``record`` hands to a running agent (:mod:`kubectl_seccomp.agent.handover`);
 they report a refusal as one ``error: ...`` line on stderr, exit code 1.
 Argument mistakes exit 2 (argparse). This is the only place errors become exit
 codes.
@@ -17,7 +18,7 @@ import re
 import sys
 from typing import Optional
 
-from kubectl_seccomp.agent import sync
+from kubectl_seccomp.agent import handover, sync
 from kubectl_seccomp.agent.attribution import Attributor, ProcConnector
 from kubectl_seccomp.agent.events import EventWriter
 from kubectl_seccomp.agent.follow import Follower
@@ -52,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         command.add_argument("--root", default=DEFAULT_ROOT)
         command.add_argument("name", help="path of the profile file, relative to the root")
+    handed = commands.add_parser(
+        "handover", help="install the profiles of each new request in a file (record's recorded profiles)"
+    )
+    handed.add_argument("--root", default=DEFAULT_ROOT)
+    handed.add_argument("--request", required=True, help="the file holding the request (a downward API file)")
     sync = commands.add_parser(
         "sync", help="install every profile of a payload index, label this node, wait (the sync DaemonSet)"
     )
@@ -134,6 +140,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             return _follow(args)
         if args.command == "install":
             return _install(args)
+        if args.command == "handover":
+            return handover.watch(args.root, args.request)
         if args.command == "sync":
             return sync.run(
                 args.root, args.payload, args.index, _node_name(), ready_file=args.ready_file, stay=not args.once

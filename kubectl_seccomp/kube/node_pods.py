@@ -30,6 +30,11 @@ PSA_LABELS = {
 PAYLOAD_DIR = "/opt/kubectl-seccomp"
 HOST_ROOT = "/host-seccomp"
 AGENT_KEY = "agent.pyz"
+# record hands its profiles to its agents through this annotation of their pods, which the
+# kubelet keeps in a downward API file (see kubectl_seccomp.agent.handover)
+HANDOVER_ANNOTATION = "kubectl-seccomp.io/handover"
+HANDOVER_DIR = "/opt/kubectl-seccomp-handover"
+HANDOVER_FILE = f"{HANDOVER_DIR}/request"
 
 
 
@@ -120,6 +125,17 @@ def node_pod(
             {"name": "seccomp", "hostPath": {"path": settings.seccomp_root, "type": "DirectoryOrCreate"}}
         )
         mounts.append({"name": "seccomp", "mountPath": HOST_ROOT})
+    metadata: Obj = {
+        "name": _pod_name(role, run_id, node),
+        "labels": {MANAGED_BY: MANAGER, RUN_LABEL: run_id, ROLE_LABEL: role},
+    }
+    if follow and seccomp_mount:  # a recording's agent: it takes the recorded profiles (handover)
+        metadata["annotations"] = {HANDOVER_ANNOTATION: ""}
+        field = f"metadata.annotations['{HANDOVER_ANNOTATION}']"
+        volumes.append(
+            {"name": "handover", "downwardAPI": {"items": [{"path": "request", "fieldRef": {"fieldPath": field}}]}}
+        )
+        mounts.append({"name": "handover", "mountPath": HANDOVER_DIR, "readOnly": True})
     spec["containers"] = [
         {
             "name": "agent",
@@ -132,15 +148,7 @@ def node_pod(
             "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
         }
     ]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": _pod_name(role, run_id, node),
-            "labels": {MANAGED_BY: MANAGER, RUN_LABEL: run_id, ROLE_LABEL: role},
-        },
-        "spec": spec,
-    }
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
 def shell_command(script: str) -> list[str]:
@@ -176,9 +184,10 @@ REMOVED = '{"event":"log-profile-removed"}'
 
 
 def follower_script(args: list[str], log_profile: Optional[str]) -> str:
-    """The follower's shell: install the log profile, follow, and on SIGTERM stop and remove it.
+    """The follower's shell: install the log profile, follow (and take handed-over profiles), and
+    on SIGTERM stop and remove it.
 
-    One pod does all three so that a recording starts and ends without extra
+    One pod does all of it so that a recording starts and ends without extra
     pod start-ups; the two marker lines tell the CLI what happened to the file.
     """
     agent = f"python3 {PAYLOAD_DIR}/{AGENT_KEY}"
@@ -190,11 +199,15 @@ def follower_script(args: list[str], log_profile: Optional[str]) -> str:
     return (
         f"{agent} install --root {HOST_ROOT} {path} < {PAYLOAD_DIR}/{LOG_KEY} || exit 1\n"
         f"echo '{INSTALLED}'\n"
+        f"{agent} handover --root {HOST_ROOT} --request {HANDOVER_FILE} &\n"
+        "handover=$!\n"
         f"{follow} &\n"
         "child=$!\n"
-        f"stop() {{ kill -TERM $child 2>/dev/null; wait $child; {remove}; exit 0; }}\n"
+        "stop() { kill -TERM $child $handover 2>/dev/null; wait $child $handover; "
+        f"{remove}; exit 0; }}\n"
         "trap stop TERM INT\n"
         "wait $child\n"
+        "kill -TERM $handover 2>/dev/null; wait $handover\n"
         f"{remove}\n"
     )
 

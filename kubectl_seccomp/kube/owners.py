@@ -256,13 +256,13 @@ def _delete_one_stale_pod(api: KubeApi, owner: Obj, progress: RolloutProgress) -
         return  # one at a time: the last replacement is not Ready yet
     if kind_of(owner) == STATEFULSET and len(pods) < int((owner.get("spec") or {}).get("replicas", 1)):
         return  # the controller is creating the replacement
-    stale = sorted((p for p in pods if not is_current_pod(owner, p)), key=_ordinal)
+    stale = sorted((p for p in pods if not is_current_pod(owner, p)), key=ordinal)
     if stale:
         with contextlib.suppress(NotFound):  # gone already: the controller replaces it anyway
             api.delete_pod(owner["metadata"]["namespace"], stale[-1]["metadata"]["name"])
 
 
-def _ordinal(pod: Obj) -> tuple[int, str]:
+def ordinal(pod: Obj) -> tuple[int, str]:
     name: str = pod["metadata"]["name"]
     suffix = name.rsplit("-", 1)[-1]
     return (int(suffix) if suffix.isdigit() else -1, name)

@@ -568,6 +568,13 @@ def pod_done(pod: Obj) -> bool:
     )
 
 
+def containers_created(pod: Obj) -> bool:
+    """Every (non-init) container of the pod exists in the runtime: its seccomp filter is loaded."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    wanted = len((pod.get("spec") or {}).get("containers") or []) or 1
+    return len(statuses) >= wanted and all(entry.get("containerID") for entry in statuses)
+
+
 def pod_ready(pod: Obj) -> bool:
     return any(
         c.get("type") == "Ready" and c.get("status") == "True"

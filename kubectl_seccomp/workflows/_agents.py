@@ -13,25 +13,38 @@ node is looked at again every few seconds: if its agent ran on, its log fills
 the time in once the node is back; a stream not followed again by the end of
 the recording counts as a gap from its loss to the end. Each change is one
 message for the live view.
+
+Handing profiles over (:meth:`Agents.hand_over`): a recording's agents have
+the kubelet's seccomp directory mounted, so they install the recorded profiles
+(see :mod:`kubectl_seccomp.agent.handover`) where an install pod would take
+seconds to start. Their answer comes on the log stream we follow, after every
+event they printed before it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import queue
+import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from kubectl_seccomp.errors import SeccompError
 from kubectl_seccomp.kube import nodes as node_ops
 from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
 from kubectl_seccomp.kube.errors import NodeCommandFailed
+from kubectl_seccomp.kube.node_pods import HANDOVER_ANNOTATION
 from kubectl_seccomp.kube.nodes import NodeSettings, Payload
-from kubectl_seccomp.trace import Start, Target, parse_event
+from kubectl_seccomp.targets import POD
+from kubectl_seccomp.trace import HandedOver, Start, Target, parse_event
 
 RECHECK = 2.0  # seconds between looks at an agent that is not following
 MAX_ATTEMPTS = 5  # agent pods per node in one run: a pod that keeps dying is not worth a sixth
+HANDOVER_TIMEOUT = 10.0  # seconds for the agents' answers (the kubelet's update of the file takes < 1)
+MAX_HANDOVER = 200_000  # bytes of a request: the API server takes 256 KiB of annotations per object
 
 
 @dataclass
@@ -100,6 +113,15 @@ class NodeCoverage:
     traced: float
     gap: float
     agents: int  # agent pods it took
+
+
+@dataclass
+class Handover:
+    """What :meth:`Agents.hand_over` achieved: nodes whose agent wrote exactly the files, and why
+    the others did not."""
+
+    nodes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 class Agents:
@@ -264,11 +286,71 @@ class Agents:
             result.append(NodeCoverage(f.node, max(0.0, ended - started - gap), gap, f.attempt))
         return result
 
-    def stop(self, drain: Callable[[float], None], wait: float = 20.0) -> None:
-        """Delete the agent pods (SIGTERM: each prints its final counters) and read to the end."""
+    def hand_over(
+        self,
+        install: dict[str, str],
+        remove: list[str],
+        *,
+        drain: Callable[[float], None],
+        answers: Callable[[], dict[str, HandedOver]],
+        timeout: float = HANDOVER_TIMEOUT,
+    ) -> Handover:
+        """Have every followed agent write ``install`` (``{path: profile JSON}``) and delete ``remove``;
+        wait up to ``timeout`` for their answers (read by ``drain`` into ``answers()``)."""
+        if not install and not remove:
+            return Handover()
+        request = secrets.token_hex(6)
+        body = json.dumps({"id": request, "install": install, "remove": remove}, separators=(",", ":"))
+        result = Handover()
+        if len(body) > MAX_HANDOVER:
+            result.problems.append(f"the profiles are too large to hand over ({len(body)} bytes)")
+            return result
+        expected = {path: hashlib.sha256(text.encode()).hexdigest() for path, text in install.items()}
+        key = "/metadata/annotations/" + HANDOVER_ANNOTATION.replace("~", "~0").replace("/", "~1")
+        asked: dict[str, str] = {}
+        for f in self.followers:
+            if f.failed or not f.following or f.reading is None:
+                continue
+            try:
+                self.api.patch_object(POD, self.settings.namespace, f.pod, [{"op": "add", "path": key, "value": body}])
+            except SeccompError as error:
+                result.problems.append(f"{f.node}: {error.message}")
+                continue
+            asked[f.node] = f.pod
+        deadline = time.monotonic() + timeout
+        waiting = set(asked)
+        while waiting:
+            for node in sorted(waiting):
+                answer = answers().get(node)
+                if answer is None or answer.request != request:
+                    continue
+                waiting.discard(node)
+                if answer.failure is not None:
+                    result.problems.append(f"{node}: {answer.failure}")
+                elif answer.files != expected:
+                    result.problems.append(f"{node}: the agent wrote other files than were sent")
+                else:
+                    result.nodes.append(node)
+            remaining = deadline - time.monotonic()
+            if not waiting:
+                break
+            if remaining <= 0:
+                result.problems.extend(f"{node}: agent {asked[node]} did not answer" for node in sorted(waiting))
+                break
+            drain(min(remaining, 0.1))
+        return result
+
+    def begin_stop(self) -> None:
+        """Delete the agent pods (SIGTERM: each prints its final counters); :meth:`stop` reads to the end."""
+        if self.stopping:
+            return
         self.stopping = True
         for follower in self.followers:
             node_ops.delete_pod_quietly(self.api, self.settings.namespace, follower.pod)
+
+    def stop(self, drain: Callable[[float], None], wait: float = 20.0) -> None:
+        """:meth:`begin_stop` (unless begun) and read the agents' streams to the end."""
+        self.begin_stop()
         streaming = [f for f in self.followers if f.thread is not None]
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and not all(f.done.is_set() for f in streaming):

@@ -5,7 +5,7 @@ ends with and ``record`` ends with (unless ``--no-apply``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Collection, Optional
 
 from kubectl_seccomp.interrupts import shielded
 from kubectl_seccomp.kube import guard as node_guard
@@ -107,6 +107,12 @@ def guard_for(owner: Obj, paths: dict[str, str], enabled: bool) -> list[str]:
     return [node_guard.label_key(path) for path in guarded_files(owner, paths)] if enabled else []
 
 
+def profile_files(namespace: str, name: str, profiles: dict[str, Profile]) -> dict[str, str]:
+    """``{localhost path: profile JSON}`` of ``{container: profile}`` as apply installs them."""
+    texts = {container: profile.to_json() for container, profile in profiles.items()}
+    return {applied_path(namespace, name, container, text): text for container, text in texts.items()}
+
+
 def apply_profiles(
     api: KubeApi,
     *,
@@ -123,6 +129,7 @@ def apply_profiles(
     kind: str = DEPLOYMENT,
     guard: bool = True,
     pin: Optional[str] = None,
+    installed: Collection[str] = (),
 ) -> ApplyResult:
     """Install ``{container: profile}`` on the nodes, point the containers at them, wait.
 
@@ -133,7 +140,8 @@ def apply_profiles(
     labels and the pod template requires them; without it, it requires none.
     ``pin`` is ``record``'s pin on its log profile (a guard key): the patch
     drops it like every guard key, and a rollback does not put it back (its
-    labels are gone by then).
+    labels are gone by then). ``installed`` names nodes that have the files
+    already (``record`` handed them to its agents there).
     A CronJob's ``jobTemplate`` is patched (its next Job uses it). A Job's or
     Pod's template cannot change: the result carries the patched manifest.
     """
@@ -141,23 +149,24 @@ def apply_profiles(
     eligible = node_ops.eligible_nodes(api, wl.pod_spec(owner))
     if not eligible:
         raise KubeError(f"no Ready, schedulable node can run pods of {wl.describe(owner)}", hint="kubectl get nodes")
-    texts = {container: profile.to_json() for container, profile in profiles.items()}
-    paths = {c: applied_path(namespace, name, c, text) for c, text in texts.items()}
+    paths = {c: applied_path(namespace, name, c, profile.to_json()) for c, profile in profiles.items()}
     previous = {
         (info.seccomp or {}).get("localhostProfile")
         for info in wl.containers(owner)
         if info.name in paths and (info.seccomp or {}).get("type") == "Localhost"
     }
-    reporter.phase(f"installing {len(paths)} profile(s) on {len(eligible)} node(s)")
-    node_ops.ensure_namespace(api, settings.namespace)
-    node_ops.install_profiles(
-        api,
-        settings,
-        run_id=run_id,
-        agent=agent or agent_zipapp(),
-        nodes=[node.name for node in eligible],
-        profiles={paths[c]: texts[c] for c in profiles},
-    )
+    missing = [node.name for node in eligible if node.name not in installed]
+    if missing:
+        reporter.phase(f"installing {len(paths)} profile(s) on {len(missing)} node(s)")
+        node_ops.ensure_namespace(api, settings.namespace)
+        node_ops.install_profiles(
+            api,
+            settings,
+            run_id=run_id,
+            agent=agent or agent_zipapp(),
+            nodes=missing,
+            profiles=profile_files(namespace, name, profiles),
+        )
     wanted = wanted_settings(owner, paths)
     node_names = tuple(n.name for n in eligible)
     keys = guard_for(owner, paths, guard)

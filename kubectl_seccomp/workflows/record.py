@@ -28,11 +28,14 @@ Phases, each undone if a later one fails or the user presses Ctrl-C:
 5. trace until Ctrl-C, ``--duration``, ``--idle``, the ``--exec`` command
    exits or the copy Job ends, attributing events to containers by the pods'
    container IDs; then (not after Ctrl-C; Deployments, StatefulSets and
-   DaemonSets) stop the traced pods with SIGTERM and trace until they are
-   gone, so that the apps' shutdown paths are in the profile too;
+   DaemonSets) stop one traced pod with SIGTERM and trace until it is gone
+   and its replacement's containers exist, so that the app's shutdown path
+   is in the profile too;
 6. write one profile per container, merged over replicas, nodes and arches;
-7. unless ``--no-apply``: install and apply them (``apply.apply_profiles``,
-   which rolls back on its own);
+7. unless ``--no-apply``: hand the profiles to the agents, which install
+   them (:meth:`Recorder.hand_over`; the recording ends with their answer),
+   stop the agents, and apply the profiles (``_install.apply_profiles``,
+   which installs them where no agent did and rolls back on its own);
 8. clean up, shielded from further Ctrl-C: the owner back to its settings of
    before the run if it is still on the log profile (its pods roll back by
    themselves; OnDelete: we roll them), the copy Job deleted, the lock
@@ -48,6 +51,7 @@ No typer and no printing: progress goes to a :class:`RecordReporter`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import shlex
@@ -71,7 +75,7 @@ from kubectl_seccomp.observed import profile_for
 from kubectl_seccomp.profile import COMPLAIN, ENFORCE, Profile
 from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD, short_name
 from kubectl_seccomp.trace import TraceState, TraceView
-from kubectl_seccomp.workflows._agents import Agents, NodeCoverage, container_targets
+from kubectl_seccomp.workflows._agents import HANDOVER_TIMEOUT, Agents, NodeCoverage, container_targets
 from kubectl_seccomp.workflows._common import (
     PROFILE_DIR,
     Reporter,
@@ -81,13 +85,15 @@ from kubectl_seccomp.workflows._common import (
     log_path,
     new_run_id,
 )
-from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, restore_settings
+from kubectl_seccomp.workflows._install import ApplyResult, apply_profiles, profile_files, restore_settings
 from kubectl_seccomp.workflows._modes import flag_refusal_explained
 from kubectl_seccomp.workflows._pin import Pin, place
 
 INTERRUPTED = "interrupted (Ctrl-C)"
 PARTIAL_EXIT = 10  # the exit code of a recording with a gap on a node (unless --allow-partial)
-SHUTDOWN_MARGIN = 15  # seconds past the pods' grace period before record_shutdown stops waiting
+SHUTDOWN_MARGIN = 15  # seconds past the pod's grace period before record_shutdown stops waiting
+HANDOVER_ROUNDS = 3  # hand-overs of the profiles at most, when events read meanwhile add calls
+SHUTDOWN_POLL = 0.25  # seconds between looks at the stopping pod (events are read meanwhile)
 LOCK_ATTEMPTS = 3  # tries to take the lock when the owner changes (its status, mostly) under us
 
 
@@ -249,14 +255,23 @@ class Recorder:
         for message in self.agents.supervise():  # a gap that ended just now
             self.warn(message)
         coverage = tuple(self.agents.coverage(started, ended))
-        self.stop_followers(state)
-        self.refresh_targets(state)
-        state.finish()
-
         partial = any(n.gap > 0 for n in coverage) and not o.allow_partial
-        results = self.write(state, partial=partial)
+        handed_over: list[str] = []
+        if o.apply and not partial:
+            results, handed_over = self.hand_over(state)
+            # The recording has ended: the agents stop (and remove the log profile, which the pods
+            # started already loaded) while the pods roll onto the profiles; their streams are
+            # read to the end (the last counters) afterwards.
+            self.pin.unmark(self.warn)  # before the agents remove the file
+            self.agents.begin_stop()
+        else:
+            self.stop_followers(state)
+        if not state.closed:
+            self.refresh_targets(state)
+            state.finish()
+            results = self.write(state, partial=partial)
         applied = None
-        usable = {r.container: r.profile.in_mode(o.mode) for r in results if r.profile is not None}
+        usable = usable_profiles(results, o.mode)
         if partial:
             missed = ", ".join(f"{n.node} {n.gap:.0f}s" for n in coverage if n.gap > 0)
             self.warn(
@@ -284,10 +299,12 @@ class Recorder:
                     agent=self.agent,
                     guard=o.node_guard,
                     pin=self.pin.key,
+                    installed=handed_over,
                 )
             self.applied = True
         elif o.apply:
             self.warn("no container produced any syscall: nothing to apply")
+        self.stop_followers(state)  # read to the end, if apply began the stop
         for container, calls in sorted(state.denied.items()):
             names = sorted({name for _arch, name in calls})
             self.warn(
@@ -451,41 +468,43 @@ class Recorder:
         self._last_refresh = time.monotonic()
 
     def record_shutdown(self, state: TraceState) -> bool:
-        """Stop the traced pods (SIGTERM) while the agents still trace, and wait until they are gone;
-        False if there was no pod to stop.
+        """Stop one traced pod (SIGTERM) while the agents still trace; wait until it is gone and its
+        replacement's containers exist. False if there was no pod to stop.
 
         What an app does when told to stop (signal and reap its worker processes, remove its
         pid file, write its final state) runs only then. Without this the first time it runs is
         the rollout that applies the profile, under the profile: nginx's master, for one, cannot
         setitimer() nor wait4() for its workers and is SIGKILLed at the end of the grace period.
-        The controller starts replacements, still on the log profile (their start is recorded
-        too); we wait for them to be Ready.
+        One pod is enough (every replica runs the same code) and leaves the others serving. Its
+        replacement starts on the log profile (its start is recorded too); the agents, which
+        remove that file, may stop once the replacement's containers, and so their filters,
+        exist: without the file it would fail with CreateContainerError, and a StatefulSet's
+        ordered rollout onto the recorded profile would wait for it for ever.
         """
-        o = self.options
         pods = self.workload_pods(newest_only=True)
         if not pods:
             return False
-        grace = max(int(p["spec"].get("terminationGracePeriodSeconds", 30)) for p in pods)
-        self.reporter.phase(f"recording the shutdown: stopping {len(pods)} pod(s) with SIGTERM (grace {grace}s)")
-        remaining = {p["metadata"]["name"] for p in pods}
-        for name in sorted(remaining):
-            with contextlib.suppress(NotFound):  # already going
-                self.api.delete_pod(o.namespace, name)
+        # a StatefulSet's highest ordinal: the first pod its rollout onto the profile replaces
+        pod = max(pods, key=owners.ordinal)
+        meta = pod["metadata"]
+        grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30))
+        self.reporter.phase(f"recording the shutdown: stopping pod {meta['name']} with SIGTERM (grace {grace}s)")
+        with contextlib.suppress(NotFound):  # already going
+            self.api.delete_pod(self.options.namespace, meta["name"])
         deadline = time.monotonic() + grace + SHUTDOWN_MARGIN
-        # A StatefulSet's replacement keeps its pod's name: a new uid is a new pod.
-        uids = {p["metadata"].get("uid") for p in pods}
         while True:
-            remaining &= {p["metadata"]["name"] for p in self.workload_pods() if p["metadata"].get("uid") in uids}
-            if not remaining or time.monotonic() > deadline:
-                break
-            self.drain(state, timeout=1.0)
-        if remaining:
-            self.warn(f"pod(s) still stopping after {grace + SHUTDOWN_MARGIN}s: {', '.join(sorted(remaining))}")
-        # The replacements must have their containers (and so their filters) before the agents
-        # stop and remove the log profile, or they fail with CreateContainerError and the
-        # rollout that applies the profile sees them fail.
-        self.wait_rollout()
-        return True
+            current = self.workload_pods()
+            # A StatefulSet's replacement keeps its pod's name: a new uid is a new pod.
+            stopping = any(p["metadata"]["name"] == meta["name"] and p["metadata"].get("uid") == meta.get("uid")
+                           for p in current)
+            started = sum(1 for p in current if not wl.pod_done(p) and wl.containers_created(p))
+            if not stopping and started >= len(pods):
+                return True
+            if time.monotonic() > deadline:
+                what = f"pod {meta['name']} still stopping" if stopping else "its replacement has no containers yet"
+                self.warn(f"{what} after {grace + SHUTDOWN_MARGIN}s")
+                return True
+            self.drain(state, timeout=SHUTDOWN_POLL)
 
     def wait_rollout(self, *, fail_fast: bool = True) -> None:
         """Follow the owner's rollout onto its template until its pods are Ready (``--timeout``)."""
@@ -614,20 +633,81 @@ class Recorder:
         self.pin.unmark(self.warn)  # before the agents remove the file
         self.agents.stop(lambda timeout: self.drain(state, timeout))
 
-    def write(self, state: TraceState, *, partial: bool = False) -> list[ContainerResult]:
+    handover_timeout = HANDOVER_TIMEOUT
+
+    def hand_over(self, state: TraceState) -> tuple[list[ContainerResult], list[str]]:
+        """End the recording while the agents still run, write the profiles and have the agents
+        install them (the nodes where they did; install pods do the others in apply_profiles).
+
+        An agent's answer follows, on its stream, every event it printed before: if those add
+        calls, the profiles are written and handed over again (the earlier files removed), at most
+        ``HANDOVER_ROUNDS`` times; the last round ends the recording first.
+        """
+        o = self.options
+        self.refresh_targets(state)
+        sent: set[str] = set()
+        for round_number in range(1, HANDOVER_ROUNDS + 1):
+            if round_number == HANDOVER_ROUNDS:
+                state.close()
+            results = self.write(state, quiet=round_number > 1)
+            files = profile_files(o.namespace, o.name, usable_profiles(results, o.mode))
+            if round_number == 1:
+                self.reporter.phase(f"handing {len(files)} profile(s) to the node agents")
+            handover = self.agents.hand_over(
+                files,
+                sorted(sent - set(files)),
+                drain=lambda timeout: self.drain(state, timeout),
+                answers=lambda: state.handed_over,
+                timeout=self.handover_timeout,
+            )
+            sent |= set(files)
+            self.refresh_targets(state)
+            now = profile_files(o.namespace, o.name, usable_profiles(self.profiles(state), o.mode))
+            if state.closed or now == files:
+                break
+        state.close()
+        for problem in handover.problems:
+            self.warn(f"handing the profiles over: {problem}; an install pod puts them there")
+        return results, handover.nodes
+
+    def profiles(self, state: TraceState) -> list[ContainerResult]:
+        """Each selected container's profile from what ``state`` holds (not written)."""
         o = self.options
         results = []
         for info in self.selected:
             observed = sorted(state.observed.get(info.name, set()))
             if not observed and o.base is None:
-                self.warn(f"container {info.name}: no syscall was traced; no profile written")
                 results.append(ContainerResult(info.name, info.init, 0, (), 0, 0, None, None))
                 continue
             profile = profile_for(observed, state.runtime_calls, log_denials=o.log_denials)
             if o.base is not None:
                 profile = o.base.in_mode(ENFORCE, log_denials=o.log_denials).merge(profile)
-            stem = f"{o.name}-{info.name}"
-            text = render_profile(profile, o.profile_format, resource_name(None, stem))
+            results.append(
+                ContainerResult(
+                    info.name,
+                    info.init,
+                    len(profile.allowed_syscalls),
+                    profile.architectures,
+                    len(state.pods_seen.get(info.name, ())),
+                    len(state.nodes_seen.get(info.name, ())),
+                    None,
+                    profile,
+                )
+            )
+        return results
+
+    def write(self, state: TraceState, *, partial: bool = False, quiet: bool = False) -> list[ContainerResult]:
+        """Write :meth:`profiles` into ``--output-dir`` (``quiet``: without the warnings, said already)."""
+        o = self.options
+        results = []
+        for result in self.profiles(state):
+            if result.profile is None:
+                if not quiet:
+                    self.warn(f"container {result.container}: no syscall was traced; no profile written")
+                results.append(result)
+                continue
+            stem = f"{o.name}-{result.container}"
+            text = render_profile(result.profile, o.profile_format, resource_name(None, stem))
             suffix = ".partial" if partial else ""  # a gap: the file says it misses calls
             path = o.output_dir / o.namespace / f"{stem}{suffix}.{FILE_EXTENSIONS[o.profile_format]}"
             try:
@@ -637,18 +717,7 @@ class Recorder:
                 tmp.replace(path)
             except OSError as error:
                 raise InputError(f"{path}: cannot write: {error.strerror}") from error
-            results.append(
-                ContainerResult(
-                    info.name,
-                    info.init,
-                    len(profile.allowed_syscalls),
-                    profile.architectures,
-                    len(state.pods_seen.get(info.name, ())),
-                    len(state.nodes_seen.get(info.name, ())),
-                    path,
-                    profile,
-                )
-            )
+            results.append(dataclasses.replace(result, path=path))
         return results
 
     # -- clean-up -----------------------------------------------------------------
@@ -730,6 +799,11 @@ class Recorder:
                 f"`kubectl seccomp rollback {short_name(o.kind)}/{o.name} -n {o.namespace}`"
             )
             return False
+
+
+def usable_profiles(results: list[ContainerResult], mode: str) -> dict[str, Profile]:
+    """``{container: profile}`` to apply, in ``mode``."""
+    return {r.container: r.profile.in_mode(mode) for r in results if r.profile is not None}
 
 
 def check_traced(results: list[RecordResult]) -> None:

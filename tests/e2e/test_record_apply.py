@@ -402,6 +402,7 @@ PHASES = [
     # the log profile's install pods and the agent pods start together
     ("log-profile-and-agent", "installing the log profile", False),
     ("rollout", "pointing 1 container(s) at the log profile", False),
+    ("handover", "handing 1 profile(s) to the node agents", False),
     ("apply", "applying the recorded profiles", False),
     ("cleanup", "back on its previous seccomp settings", True),  # a second Ctrl-C during clean-up
 ]
@@ -415,7 +416,7 @@ def test_sigint_in_each_phase_leaves_the_cluster_as_it_was(
     before = deploy(kubectl, namespace, http_deployment("irq", replicas=1))
     original = seccomp_settings(before)
     args = ["record", "deploy/irq", "-n", namespace, "--timeout", "120s"]
-    if phase == "apply":
+    if phase in ("handover", "apply"):
         args += ["--duration", "3s"]
     elif phase == "cleanup":
         args += ["--duration", "3s", "--no-apply"]

@@ -83,3 +83,16 @@ def test_cache_layout_by_name_and_version(tmp_path: Path, monkeypatch: pytest.Mo
     runc.binary("runc").write_text("")
     assert runc.is_built()
     assert k8sbuild.bin_dir("v1.30.14") == tmp_path / "kubectl-seccomp" / "k8s-v1.30.14" / "bin"
+
+
+def test_the_coredns_build_has_a_plugin_for_every_directive_of_the_corefile() -> None:
+    import harness
+
+    directives = {
+        line.split()[0]
+        for line in harness.COREFILE.splitlines()
+        if line.startswith("    ") and not line.startswith("     ") and line.split()[0] != "}"
+    }
+    assert directives == {"errors", "health", "ready", "kubernetes", "prometheus", "cache", "reload", "loadbalance"}
+    packages = {"prometheus": "metrics"}  # the directive's plugin lives in plugin/metrics
+    assert {packages.get(d, d) for d in directives} == set(k8sbuild.COREDNS_PLUGINS)

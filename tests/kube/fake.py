@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional
 
 from kubectl_seccomp.kube.api import KubeApi, LogStream, Obj
 from kubectl_seccomp.kube.errors import Conflict, Invalid, NotFound
+from kubectl_seccomp.kube.node_pods import HANDOVER_ANNOTATION
 from kubectl_seccomp.targets import DAEMONSET, DEPLOYMENT, JOB, KINDS, POD, REPLICASET, STATEFULSET
 
 _counter = itertools.count(1)
@@ -104,6 +105,14 @@ class FakeKube(KubeApi):
         self.break_rollout: Optional[Callable[[Obj], bool]] = None  # True: the new pods crash
         self.on_patch: Optional[Callable[[Obj], None]] = None
         self.on_delete_pod: Optional[Callable[[Obj], None]] = None  # called with the pod before it goes
+        self.replace_deleted = True  # the ReplicaSet controller re-creates a deleted Deployment pod
+        # an agent's answer to a handover request (kubectl_seccomp.agent.handover) on ``node``, or None
+        self.handover_answer: Callable[[str, Obj], Optional[Obj]] = lambda node, request: {
+            "event": "handed-over",
+            "id": request["id"],
+            "files": {path: hashlib.sha256(text.encode()).hexdigest() for path, text in request["install"].items()},
+        }
+        self.handovers: list[tuple[str, Obj]] = []  # (node, request) as the agents read them
         self._streams: dict[str, queue.Queue[Optional[str]]] = {}
 
     # -- helpers for tests -------------------------------------------------------
@@ -170,6 +179,7 @@ class FakeKube(KubeApi):
             "metadata": {
                 "name": name,
                 "namespace": owner["metadata"]["namespace"],
+                "uid": f"uid-pod-{name}-{next(_counter)}",
                 "labels": labels,
                 "ownerReferences": [
                     {"kind": owner["kind"], "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
@@ -313,6 +323,7 @@ class FakeKube(KubeApi):
                 "metadata": {
                     "name": name,
                     "namespace": namespace,
+                    "uid": f"uid-pod-{name}-{next(_counter)}",
                     "labels": labels,
                     "ownerName": meta["name"],
                     "ownerReferences": [
@@ -373,7 +384,14 @@ class FakeKube(KubeApi):
             return {"kind": kind, **json_patch(copy.deepcopy(self.objects[kind][(namespace, name)]), patch)}
         self.calls.append(("patch", kind.lower(), namespace, name, json.dumps(patch)))
         if kind == POD:
-            self.pods[(namespace, name)] = json_patch(self.pods[(namespace, name)], patch)
+            pod = self.pods[(namespace, name)] = json_patch(self.pods[(namespace, name)], patch)
+            request = (pod["metadata"].get("annotations") or {}).get(HANDOVER_ANNOTATION)
+            if request and name in self._streams:  # what the agent's handover process does
+                node = pod["spec"]["nodeName"]
+                self.handovers.append((node, json.loads(request)))
+                answer = self.handover_answer(node, json.loads(request))
+                if answer is not None:
+                    self._streams[name].put(json.dumps(answer))
             return copy.deepcopy(self.pods[(namespace, name)])
         current = self.objects[kind][(namespace, name)]
         updated = json_patch(current, patch)
@@ -479,6 +497,8 @@ class FakeKube(KubeApi):
         if self.on_delete_pod is not None:
             self.on_delete_pod(self.pods[(namespace, name)])
         pod = self.pods.pop((namespace, name))
+        if pod["metadata"].get("ownerName") and self.replace_deleted:  # the ReplicaSet controller's replacement
+            self._replace_deployment_pod(pod)
         for ref in pod["metadata"].get("ownerReferences") or []:
             for kind in (STATEFULSET, DAEMONSET):
                 owner = self.objects[kind].get((namespace, ref.get("name", "")))
@@ -490,6 +510,14 @@ class FakeKube(KubeApi):
             if pod.get("_removes") and grace_seconds != 0:
                 stream.put('{"event":"log-profile-removed"}')
             stream.put(None)
+
+    def _replace_deployment_pod(self, pod: Obj) -> None:
+        replacement = copy.deepcopy(pod)
+        name = f"{pod['metadata']['name']}-r{next(_counter)}"
+        replacement["metadata"].update(name=name, uid=f"uid-pod-{name}")
+        for entry in replacement["status"].get("containerStatuses") or []:
+            entry["containerID"] = "containerd://" + hashlib.sha256(f"{name}/{entry['name']}".encode()).hexdigest()
+        self.pods[(pod["metadata"]["namespace"], name)] = replacement
 
     def pod_log(
         self,

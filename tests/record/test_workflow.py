@@ -6,9 +6,10 @@ are proven on the real cluster in tests/e2e/test_record_apply.py.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import pytest
 
@@ -131,7 +132,13 @@ def test_record_writes_merged_profiles_and_applies_them(kube: FakeKube, tmp_path
     assert all("install --root /host-seccomp kubectl-seccomp/shop/web-log.json" in s for s in follow)
     assert all("remove --root /host-seccomp kubectl-seccomp/shop/web-log.json" in s for s in follow)
     assert not any(" follow " not in s and "web-log.json" in s for s in scripts)  # no extra pods for it
-    assert any("install" in s and settings["sidecar"]["localhostProfile"] in s for s in scripts)
+    # the recorded profiles were handed to the agents, no install pod started
+    assert sorted(node for node, _request in kube.handovers) == ["node-a", "node-b"]
+    assert all(
+        set(request["install"]) == {settings[n]["localhostProfile"] for n in ("web", "sidecar", "setup")}
+        for _node, request in kube.handovers
+    )
+    assert [s for s in scripts if " follow " not in s] == []
     assert not [k for k in kube.pods if k[0] == "kubectl-seccomp"]
     assert not kube.configmaps
 
@@ -153,24 +160,20 @@ def test_what_the_pods_do_when_stopped_is_recorded(kube: FakeKube, tmp_path: Pat
     reporter = Reporter()
     Recorder(kube, options(tmp_path, apply=False), reporter, agent=b"PK").run()
 
-    assert len(stopped) == 2  # both traced pods were stopped while the agents still traced
-    assert any(p.startswith("recording the shutdown: stopping 2 pod(s)") for p in reporter.phases)
+    # one traced pod was stopped while the agents still traced; the other served on
+    assert stopped == ["web-3b24ef94-1"]
+    assert any(p.startswith("recording the shutdown: stopping pod web-3b24ef94-1") for p in reporter.phases)
     web = json.loads((tmp_path / NS / "web-web.json").read_text())
     assert {"read", "accept4", "setitimer", "wait4"} <= set(web["syscalls"][0]["names"])
 
 
-class OrderedRecorder(Recorder):
-    """A Recorder that notes, in ``order``, when it waits for the owner's rollout."""
-
-    order: list[str]
-
-    def wait_rollout(self, *, fail_fast: bool = True) -> None:
-        self.order.append("waited for the rollout")
-        super().wait_rollout(fail_fast=fail_fast)
-
-
-def note_order(kube: FakeKube, order: list[str]) -> None:
+def note_order(kube: FakeKube, order: list[str], *, looks_without_containers: int) -> None:
+    """Note in ``order`` when the agents stop and when the pods move; the traced pod's replacement
+    shows no container for its first ``looks_without_containers`` listings."""
     emitting = kube.on_patch  # emit_on_log_rollout's
+    kube.replace_deleted = False
+    pending: list[dict[str, Any]] = []
+    list_pods = kube.list_pods
 
     def on_patch(deployment: dict[str, Any]) -> None:
         if emitting is not None:
@@ -181,27 +184,43 @@ def note_order(kube: FakeKube, order: list[str]) -> None:
     def on_delete(pod: dict[str, Any]) -> None:
         if pod["metadata"]["namespace"] == "kubectl-seccomp" and "follow" in pod["metadata"]["name"]:
             order.append("agent stopped")
-        elif pod["metadata"].get("ownerName") == "web":
+        elif pod["metadata"].get("ownerName") == "web" and not pending:
             order.append("traced pod stopped")
+            replacement = copy.deepcopy(pod)
+            replacement["metadata"].update(name="web-replacement", uid="uid-web-replacement")
+            for entry in replacement["status"]["containerStatuses"]:
+                del entry["containerID"]
+            kube.pods[(NS, "web-replacement")] = replacement
+            pending.append(replacement)
+
+    def listing(namespace: Optional[str], label_selector: str = "", field_selector: str = "") -> list[Any]:
+        if pending and looks_without_containers == sum(1 for entry in order if entry == "listed") and \
+                (NS, "web-replacement") in kube.pods:
+            for entry in kube.pods[(NS, "web-replacement")]["status"]["containerStatuses"]:
+                entry["containerID"] = "containerd://" + "ab" * 32
+            order.append("replacement has its containers")
+        if pending:
+            order.append("listed")
+        return list_pods(namespace, label_selector, field_selector)
 
     kube.on_patch, kube.on_delete_pod = on_patch, on_delete
+    kube.list_pods = listing  # type: ignore[method-assign]
 
 
 @pytest.mark.parametrize("apply", [True, False])
-def test_the_replacements_start_before_the_log_profile_goes(kube: FakeKube, tmp_path: Path, apply: bool) -> None:
-    # The pods that replace those stopped for the shutdown start on the log profile: the agents,
-    # which remove it, stop only once the replacements are Ready.
+def test_the_replacement_starts_before_the_log_profile_goes(kube: FakeKube, tmp_path: Path, apply: bool) -> None:
+    # The pod that replaces the one stopped for the shutdown starts on the log profile: the agents,
+    # which remove it, stop only once the replacement's containers (and filters) exist.
     kube.add_deployment(NS, web_deployment(replicas=2))
     emit_on_log_rollout(kube, {"web": ["read", "accept4"]})
     order: list[str] = []
-    note_order(kube, order)
-    recorder = OrderedRecorder(kube, options(tmp_path, apply=apply), Reporter(), agent=b"PK")
-    recorder.order = order
-    recorder.run()
+    note_order(kube, order, looks_without_containers=3)
+    Recorder(kube, options(tmp_path, apply=apply), Reporter(), agent=b"PK").run()
 
     stopped = order.index("traced pod stopped")
+    created = order.index("replacement has its containers")
     first_agent = order.index("agent stopped")
-    assert "waited for the rollout" in order[stopped:first_agent], order
+    assert stopped < created < first_agent, order
     if apply:
         assert first_agent < order.index("patched onto the recorded profile"), order
 
@@ -395,3 +414,75 @@ def test_record_after_apply_returns_to_the_applied_profile_and_keeps_the_origina
     assert wl.read_originals(deployment) == wl.current_originals(original)  # the pre-plugin settings stay
     rollback(kube, namespace=NS, name="web", timeout=5, reporter=Reporter())
     assert kube.deployments[(NS, "web")]["spec"]["template"] == original["spec"]["template"]
+
+
+def test_a_node_whose_agent_does_not_take_the_profiles_gets_an_install_pod(kube: FakeKube, tmp_path: Path) -> None:
+    kube.add_deployment(NS, web_deployment(replicas=2))
+    emit_on_log_rollout(kube, {"web": ["read"]})
+    answers = kube.handover_answer
+
+    def answer(node: str, request: dict[str, Any]) -> Optional[dict[str, Any]]:
+        if node == "node-b":
+            return None  # e.g. the kubelet never updated the file
+        good = answers(node, request)
+        assert good is not None
+        return {**good, "files": {path: "0" * 64 for path in good["files"]}}  # not what was sent
+
+    kube.handover_answer = answer
+    reporter = Reporter()
+    recorder = Recorder(kube, options(tmp_path), reporter, agent=b"PK")
+    recorder.handover_timeout = 0.5
+    result = recorder.run()
+
+    assert result.applied is not None
+    path = result.applied.profiles["web"]
+    installs = [(node, " ".join(cmd)) for node, cmd in kube.node_commands if " follow " not in " ".join(cmd)]
+    assert sorted(node for node, _script in installs) == ["node-a", "node-b"]
+    assert all(f"install --root /host-seccomp {path}" in script for _node, script in installs)
+    assert any("node-a: the agent wrote other files than were sent" in w for w in reporter.warnings)
+    assert any("node-b: agent" in w and "did not answer" in w for w in reporter.warnings)
+
+
+def test_calls_read_before_the_agents_answer_are_handed_over_again(kube: FakeKube, tmp_path: Path) -> None:
+    # An agent's answer comes after every event it printed before it: a call among them is recorded,
+    # the profile handed over again and the first file removed.
+    kube.add_deployment(NS, web_deployment(replicas=1))
+    emit_on_log_rollout(kube, {"web": ["read"]})
+    answers = kube.handover_answer
+
+    def answer(node: str, request: dict[str, Any]) -> Optional[dict[str, Any]]:
+        if len(kube.handovers) == 1:
+            pod = next(p for p in kube.template_pods(NS, "web") if p["spec"]["nodeName"] == node)
+            kube.emit(node, syscall_line(container_id(pod["metadata"]["name"], "web"), "fsync"))
+        return answers(node, request)
+
+    kube.handover_answer = answer
+    result = Recorder(kube, options(tmp_path), Reporter(), agent=b"PK").run()
+
+    assert result.applied is not None
+    final = result.applied.profiles["web"]
+    web = json.loads((tmp_path / NS / "web-web.json").read_text())
+    assert {"read", "fsync"} <= set(web["syscalls"][0]["names"])
+    assert final == applied_path(NS, "web", "web", (tmp_path / NS / "web-web.json").read_text())
+    first, second = (request for _node, request in kube.handovers)
+    assert set(second["install"]) == {final} and set(first["install"]) != {final}
+    assert second["remove"] == sorted(first["install"])
+
+
+def test_interrupt_while_the_agents_take_the_profiles_restores_the_deployment(
+    kube: FakeKube, tmp_path: Path
+) -> None:
+    original = kube.add_deployment(NS, web_deployment(replicas=2))
+    emit_on_log_rollout(kube, {"web": ["read"]})
+
+    def interrupt(node: str, request: dict[str, Any]) -> Optional[dict[str, Any]]:
+        raise KeyboardInterrupt  # Ctrl-C while the first agent is asked
+
+    kube.handover_answer = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        Recorder(kube, options(tmp_path), Reporter(), agent=b"PK").run()
+    deployment = kube.deployments[(NS, "web")]
+    assert deployment["spec"]["template"] == original["spec"]["template"]
+    assert set(deployment["metadata"]["annotations"]) == {"deployment.kubernetes.io/revision"}
+    assert not [k for k in kube.pods if k[0] == "kubectl-seccomp"]
+    assert not kube.configmaps
