@@ -85,7 +85,7 @@ def test_an_agent_pod_deleted_mid_record_is_replaced_and_the_recording_is_partia
     # Before: exit 0, "0 lost", and a profile from one node's records for the rest of the run.
     kubectl = cluster.kubectl
     before = deploy(kubectl, namespace, http_deployment("web", replicas=2))
-    run = Running(cluster.kubeconfig, "record", "deploy/web", "-n", namespace, "--duration", "45s", cwd=tmp_path)
+    run = Running(cluster.kubeconfig, "record", "deploy/web", "-n", namespace, "--duration", "30s", cwd=tmp_path)
     run.wait_for("tracing; Ctrl-C stops")
     node = traced_node(kubectl)
     victim = agent_on(kubectl, node)
@@ -110,7 +110,7 @@ def test_kube_apiserver_restarted_mid_record_and_mid_apply(cluster: Any, namespa
     kubectl = cluster.kubectl
     before = deploy(kubectl, namespace, http_deployment("web", replicas=2))
     run = Running(
-        cluster.kubeconfig, "record", "deploy/web", "-n", namespace, "--duration", "40s", "--no-apply", cwd=tmp_path
+        cluster.kubeconfig, "record", "deploy/web", "-n", namespace, "--duration", "30s", "--no-apply", cwd=tmp_path
     )
     run.wait_for("tracing; Ctrl-C stops")
     restart("kube-apiserver")
@@ -138,7 +138,7 @@ def test_kube_apiserver_restarted_mid_record_and_mid_apply(cluster: Any, namespa
 def test_kubelet_restarted_mid_record(cluster: Any, namespace: str, tmp_path: Path) -> None:
     kubectl = cluster.kubectl
     deploy(kubectl, namespace, http_deployment("web", replicas=2))
-    run = Running(cluster.kubeconfig, "record", "deploy/web", "-n", namespace, "--duration", "40s", cwd=tmp_path)
+    run = Running(cluster.kubeconfig, "record", "deploy/web", "-n", namespace, "--duration", "30s", cwd=tmp_path)
     run.wait_for("tracing; Ctrl-C stops")
     node = traced_node(kubectl)
     restart("kubelet", node)
@@ -164,7 +164,7 @@ def test_two_recordings_at_once_do_not_mix(cluster: Any, namespace: str, tmp_pat
     kubectl = cluster.kubectl
     before_web = deploy(kubectl, namespace, http_deployment("web", replicas=1))
     before_fifo = deploy(kubectl, namespace, fifo_deployment("fifo"))
-    common = ("-n", namespace, "--duration", "30s", "--no-apply")
+    common = ("-n", namespace, "--duration", "15s", "--no-apply")
     web = Running(cluster.kubeconfig, "record", "deploy/web", *common, cwd=tmp_path)
     fifo = Running(cluster.kubeconfig, "record", "deploy/fifo", *common, cwd=tmp_path)
     results = [web.finish(), fifo.finish()]
@@ -182,7 +182,7 @@ def test_pods_added_by_a_scale_up_mid_record_are_traced(cluster: Any, namespace:
     kubectl = cluster.kubectl
     deploy(kubectl, namespace, http_deployment("web", replicas=2))
     run = Running(
-        cluster.kubeconfig, "record", "deploy/web", "-n", namespace, "--duration", "50s", "-o", "json",
+        cluster.kubeconfig, "record", "deploy/web", "-n", namespace, "--duration", "35s", "-o", "json",
         "--timeout", "240s", cwd=tmp_path,
     )
     run.wait_for("tracing; Ctrl-C stops")
