@@ -93,7 +93,13 @@ class Running:
             if self.process.poll() is not None:
                 pytest.fail(f"exited {self.process.returncode} before {text!r}:\n{self.stderr()}")
             if time.monotonic() > deadline:
-                self.process.kill()
+                # Ctrl-C first: the command cleans up its agents (a kill -9 would leave them, and
+                # every later test that checks nothing of ours is left would fail too)
+                self.process.send_signal(signal.SIGINT)
+                try:
+                    self.process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
                 pytest.fail(f"no {text!r} within {timeout}s:\n{self.stderr()}")
             time.sleep(0.1)
 
