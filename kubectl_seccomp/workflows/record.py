@@ -262,8 +262,7 @@ class Recorder:
             # The recording has ended: the agents stop (and remove the log profile, which the pods
             # started already loaded) while the pods roll onto the profiles; their streams are
             # read to the end (the last counters) afterwards.
-            self.pin.unmark(self.warn)  # before the agents remove the file
-            self.agents.begin_stop()
+            self.begin_stop_followers()
         else:
             self.stop_followers(state)
         if not state.closed:
@@ -627,10 +626,15 @@ class Recorder:
         except OSError as error:
             raise InputError(f"--exec {shlex.quote(command)}: cannot start: {error.strerror}") from error
 
-    def stop_followers(self, state: TraceState) -> None:
+    def begin_stop_followers(self) -> None:
         """Remove the pin's labels, delete the agent pods (SIGTERM: each removes the log profile and
-        prints its final counters) and read to the end."""
+        prints its final counters); :meth:`stop_followers` reads to the end."""
         self.pin.unmark(self.warn)  # before the agents remove the file
+        self.agents.begin_stop()
+
+    def stop_followers(self, state: TraceState) -> None:
+        """:meth:`begin_stop_followers` (again is harmless) and read the agents' streams to the end."""
+        self.begin_stop_followers()
         self.agents.stop(lambda timeout: self.drain(state, timeout))
 
     handover_timeout = HANDOVER_TIMEOUT

@@ -275,6 +275,14 @@ def test_no_apply_puts_everything_back(kube: FakeKube, tmp_path: Path) -> None:
     assert wl.RECORDING_ANNOTATION not in deployment["metadata"]["annotations"]
 
 
+def assert_interrupted_run_left_nothing(kube: FakeKube, original: dict[str, Any]) -> None:
+    """The Deployment back on its template, without our annotations; no pod of ours left."""
+    deployment = kube.deployments[(NS, "web")]
+    assert deployment["spec"]["template"] == original["spec"]["template"]
+    assert set(deployment["metadata"]["annotations"]) == {"deployment.kubernetes.io/revision"}
+    assert not [k for k in kube.pods if k[0] == "kubectl-seccomp"]
+
+
 def test_interrupt_during_rollout_restores_the_deployment(kube: FakeKube, tmp_path: Path) -> None:
     original = kube.add_deployment(NS, web_deployment())
 
@@ -289,10 +297,7 @@ def test_interrupt_during_rollout_restores_the_deployment(kube: FakeKube, tmp_pa
     kube.on_patch = interrupt
     with pytest.raises(KeyboardInterrupt):
         Recorder(kube, options(tmp_path), Reporter(), agent=b"PK").run()
-    deployment = kube.deployments[(NS, "web")]
-    assert deployment["spec"]["template"] == original["spec"]["template"]
-    assert set(deployment["metadata"]["annotations"]) == {"deployment.kubernetes.io/revision"}
-    assert not [k for k in kube.pods if k[0] == "kubectl-seccomp"]
+    assert_interrupted_run_left_nothing(kube, original)
 
 
 def test_failed_apply_rolls_back_with_evidence(kube: FakeKube, tmp_path: Path) -> None:
@@ -481,8 +486,5 @@ def test_interrupt_while_the_agents_take_the_profiles_restores_the_deployment(
     kube.handover_answer = interrupt
     with pytest.raises(KeyboardInterrupt):
         Recorder(kube, options(tmp_path), Reporter(), agent=b"PK").run()
-    deployment = kube.deployments[(NS, "web")]
-    assert deployment["spec"]["template"] == original["spec"]["template"]
-    assert set(deployment["metadata"]["annotations"]) == {"deployment.kubernetes.io/revision"}
-    assert not [k for k in kube.pods if k[0] == "kubectl-seccomp"]
+    assert_interrupted_run_left_nothing(kube, original)
     assert not kube.configmaps
