@@ -69,8 +69,10 @@ FORMS = {
 }
 NETLINK_USERSOCK = 2
 BATCH = 2048  # lines per read: what one netlink/kmsg drain typically returns under load
-BODY = (b'auid=4294967295 uid=0 gid=0 ses=4294967295 subj=unconfined pid=%d comm="%s" exe="/usr/bin/%s" '
-        b"sig=0 arch=c000003e syscall=%d compat=0 ip=0x7f74117f94e7 code=0x7ffc0000")
+BODY = (
+    b'auid=4294967295 uid=0 gid=0 ses=4294967295 subj=unconfined pid=%d comm="%s" exe="/usr/bin/%s" '
+    b"sig=0 arch=c000003e syscall=%d compat=0 ip=0x7f74117f94e7 code=0x7ffc0000"
+)
 
 
 def make_stream(count: int, form: str, proc: Path, mix: str = "spread") -> list[bytes]:
@@ -122,8 +124,11 @@ def run(lines: list[bytes], proc: Path, tmp: Path) -> dict[str, float]:
     results["hot_wall_rate"] = len(lines) / elapsed
     counters_line = 170  # bytes of one counters event
     output = len(out.getvalue()) + counters_line * (len(lines) / rate / 2.0 + 1)
-    results.update(hot_rate=rate, first_sightings=len(out.getvalue().splitlines()),
-                   output_bytes_per_million=output * 1_000_000 / len(lines))
+    results.update(
+        hot_rate=rate,
+        first_sightings=len(out.getvalue().splitlines()),
+        output_bytes_per_million=output * 1_000_000 / len(lines),
+    )
     assert follower.writer.counters.attributed == len(lines)
     # End to end from a file.
     log = tmp / "audit.log"
@@ -209,8 +214,18 @@ def sustained(rate: int, seconds: float, producers: int, tmp: Path, via: str) ->
     if via == "audit":
         load = tmp / "seccomp_log_load"
         subprocess.run(["cc", "-O2", "-o", str(load), str(Path(__file__).with_name("seccomp_log_load.c"))], check=True)
-        agent_command = [sys.executable, "-m", "kubectl_seccomp.agent", "follow", "--source", "netlink",
-                         "--interval", "1", "--container", "0" * 64]
+        agent_command = [
+            sys.executable,
+            "-m",
+            "kubectl_seccomp.agent",
+            "follow",
+            "--source",
+            "netlink",
+            "--interval",
+            "1",
+            "--container",
+            "0" * 64,
+        ]
     else:
         port_file = tmp / "port"
         agent_command = [sys.executable, __file__, "--usersock-follower", str(port_file)]
@@ -235,8 +250,10 @@ def sustained(rate: int, seconds: float, producers: int, tmp: Path, via: str) ->
     before, lost_before, rss_start = counters(), kernel_lost(), rss_kib(agent.pid)
     cpu_before, load_before = _cpu_seconds(agent.pid), os.getloadavg()[0]
     started = time.monotonic()
-    runs = [subprocess.Popen([*producer, str(rate / producers), str(seconds)], stdout=subprocess.PIPE, text=True,
-                             env=env) for _ in range(producers)]
+    runs = [
+        subprocess.Popen([*producer, str(rate / producers), str(seconds)], stdout=subprocess.PIPE, text=True, env=env)
+        for _ in range(producers)
+    ]
     rss = []
     while any(run.poll() is None for run in runs):
         rss.append(rss_kib(agent.pid))
@@ -252,18 +269,27 @@ def sustained(rate: int, seconds: float, producers: int, tmp: Path, via: str) ->
     agent.terminate()
     agent.wait(timeout=30)
     after, lost_after = counters(), kernel_lost()
-    what = ("SECCOMP records of the real kernel, the agent's netlink source" if via == "audit" else
-            "kernel-shaped SECCOMP datagrams over NETLINK_USERSOCK, the agent's follow loop and reads")
+    what = (
+        "SECCOMP records of the real kernel, the agent's netlink source"
+        if via == "audit"
+        else "kernel-shaped SECCOMP datagrams over NETLINK_USERSOCK, the agent's follow loop and reads"
+    )
     print(f"python {sys.version.split()[0]}; sustained run: {what}; {producers} producer process(es)")
     print(f"load average before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"records made:        {made:,} in {elapsed:.1f} s = {made / elapsed:,.0f}/s (asked {rate:,}/s)")
-    print(f"records the agent counted: {after['records'] - before['records']:,}"
-          + (" (every SECCOMP record on the machine, ours included)" if via == "audit" else ""))
-    print(f"agent lost (serial gaps): {after['lost'] - before['lost']}, overruns: "
-          f"{after['overruns'] - before['overruns']}, kernel lost: {lost_after - lost_before}")
+    print(
+        f"records the agent counted: {after['records'] - before['records']:,}"
+        + (" (every SECCOMP record on the machine, ours included)" if via == "audit" else "")
+    )
+    print(
+        f"agent lost (serial gaps): {after['lost'] - before['lost']}, overruns: "
+        f"{after['overruns'] - before['overruns']}, kernel lost: {lost_after - lost_before}"
+    )
     print(f"agent CPU:           {cpu:.2f} s over {wall + 2:.1f} s wall ({cpu / (wall + 2):.0%} of one CPU)")
-    print(f"agent RSS:           {rss_start / 1024:.1f} MiB before, max {max(rss) / 1024:.1f} MiB, "
-          f"{rss[-1] / 1024:.1f} MiB after")
+    print(
+        f"agent RSS:           {rss_start / 1024:.1f} MiB before, max {max(rss) / 1024:.1f} MiB, "
+        f"{rss[-1] / 1024:.1f} MiB after"
+    )
 
 
 def usersock_follower(port_file: str) -> None:
@@ -312,8 +338,12 @@ def main() -> None:
     parser.add_argument("--sustained", type=int, metavar="RATE", help="real kernel: RATE records/s (root)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--producers", type=int, default=2)
-    parser.add_argument("--via", choices=["audit", "usersock"], default="audit",
-                        help="--sustained: records from the audit kernel, or datagrams from a sender process")
+    parser.add_argument(
+        "--via",
+        choices=["audit", "usersock"],
+        default="audit",
+        help="--sustained: records from the audit kernel, or datagrams from a sender process",
+    )
     parser.add_argument("--usersock-follower", metavar="PORT_FILE", help=argparse.SUPPRESS)
     parser.add_argument("--usersock-sender", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
@@ -341,17 +371,20 @@ def main() -> None:
         proc.mkdir()
         lines = make_stream(args.records, args.form, proc, args.mix)
         results = run(lines, proc, tmp)
-    print(f"python {sys.version.split()[0]}, 1 CPU (#{cpu}), {args.records} records, {args.form} form, "
-          f"{args.mix} mix")
+    print(f"python {sys.version.split()[0]}, 1 CPU (#{cpu}), {args.records} records, {args.form} form, {args.mix} mix")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; rates per CPU second (wall in brackets)")
-    print(f"hot path (parse+attribute+dedupe): {results['hot_rate']:,.0f} records/s"
-          f" [{results['hot_wall_rate']:,.0f}]")
-    print(f"end to end from a file:            {results['file_rate']:,.0f} records/s"
-          f" [{results['file_wall_rate']:,.0f}]")
-    print(f"end to end from datagrams:         {results['datagram_rate']:,.0f} records/s"
-          " (netlink source: recvmmsg, 256 datagrams a call)")
-    print(f"  the same, one recv per datagram: {results['datagram_recv_rate']:,.0f} records/s"
-          f" (recvmmsg: x{results['datagram_rate'] / results['datagram_recv_rate']:.2f})")
+    print(f"hot path (parse+attribute+dedupe): {results['hot_rate']:,.0f} records/s [{results['hot_wall_rate']:,.0f}]")
+    print(
+        f"end to end from a file:            {results['file_rate']:,.0f} records/s [{results['file_wall_rate']:,.0f}]"
+    )
+    print(
+        f"end to end from datagrams:         {results['datagram_rate']:,.0f} records/s"
+        " (netlink source: recvmmsg, 256 datagrams a call)"
+    )
+    print(
+        f"  the same, one recv per datagram: {results['datagram_recv_rate']:,.0f} records/s"
+        f" (recvmmsg: x{results['datagram_rate'] / results['datagram_recv_rate']:.2f})"
+    )
     print(f"first-sighting events:             {results['first_sightings']:.0f}")
     print(f"output per 1,000,000 records:      {results['output_bytes_per_million']:,.0f} bytes")
 

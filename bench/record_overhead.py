@@ -62,21 +62,41 @@ def main() -> int:
     kubectl = ["kubectl", "-n", namespace]
     plugin = [sys.executable, "-m", "kubectl_seccomp"]
     manifest = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bench"},
-        "spec": {"replicas": args.replicas, "selector": {"matchLabels": {"app": "bench"}},
-                 "template": {"metadata": {"labels": {"app": "bench"}}, "spec": {
-                     "terminationGracePeriodSeconds": 2,
-                     "containers": [{"name": "web", "image": "docker.io/library/python:3.12-slim",
-                                     "imagePullPolicy": "IfNotPresent",
-                                     "command": ["python3", "-m", "http.server", "8080"],
-                                     "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "bench"},
+        "spec": {
+            "replicas": args.replicas,
+            "selector": {"matchLabels": {"app": "bench"}},
+            "template": {
+                "metadata": {"labels": {"app": "bench"}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 2,
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": "docker.io/library/python:3.12-slim",
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["python3", "-m", "http.server", "8080"],
+                            "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                        }
+                    ],
+                },
+            },
+        },
     }
     subprocess.run(["kubectl", "create", "namespace", namespace], env=env, check=True, capture_output=True)
     results: dict[str, list[float]] = {"baseline": [], "record": [], "apply": [], "record_apply": []}
     all_phases: list[list[str]] = []
     try:
-        subprocess.run([*kubectl, "apply", "-f", "-"], input=json.dumps(manifest), text=True, env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [*kubectl, "apply", "-f", "-"],
+            input=json.dumps(manifest),
+            text=True,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         run([*kubectl, "rollout", "status", "deploy/bench", "--timeout=180s"], env)
         with tempfile.TemporaryDirectory() as workdir:
             for _ in range(args.repeat):
@@ -85,16 +105,24 @@ def main() -> int:
                     baseline += run([*kubectl, "rollout", "restart", "deploy/bench"], env)
                     baseline += run([*kubectl, "rollout", "status", "deploy/bench", "--timeout=180s"], env)
                 results["baseline"].append(baseline)
-                record = run([*plugin, "record", "deploy/bench", "-n", namespace, "--duration", f"{WINDOW:g}s",
-                              "--no-apply"], env, cwd=Path(workdir))
+                record = run(
+                    [*plugin, "record", "deploy/bench", "-n", namespace, "--duration", f"{WINDOW:g}s", "--no-apply"],
+                    env,
+                    cwd=Path(workdir),
+                )
                 results["record"].append(record - WINDOW)
                 profile = Path(workdir) / "profiles" / namespace / "bench-web.json"
-                results["apply"].append(run([*plugin, "apply", "deploy/bench", "-n", namespace, "--profile",
-                                             str(profile)], env))
+                results["apply"].append(
+                    run([*plugin, "apply", "deploy/bench", "-n", namespace, "--profile", str(profile)], env)
+                )
                 run([*plugin, "rollback", "deploy/bench", "-n", namespace], env)
                 phases: list[str] = []
-                whole = run([*plugin, "record", "deploy/bench", "-n", namespace, "--duration", f"{SHORT:g}s"], env,
-                            cwd=Path(workdir), phases=phases)
+                whole = run(
+                    [*plugin, "record", "deploy/bench", "-n", namespace, "--duration", f"{SHORT:g}s"],
+                    env,
+                    cwd=Path(workdir),
+                    phases=phases,
+                )
                 all_phases.append(phases)
                 results["record_apply"].append(whole - SHORT)
                 run([*plugin, "rollback", "deploy/bench", "-n", namespace], env)
@@ -106,8 +134,18 @@ def main() -> int:
     summary["ratio"] = (summary["record"] + summary["apply"]) / summary["baseline"]
     summary["record_apply_ratio"] = summary["record_apply"] / summary["baseline"]
     if args.json:
-        print(json.dumps({"median": summary, "runs": results, "replicas": args.replicas, "phases": all_phases,
-                          "load": os.getloadavg()}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "median": summary,
+                    "runs": results,
+                    "replicas": args.replicas,
+                    "phases": all_phases,
+                    "load": os.getloadavg(),
+                },
+                indent=2,
+            )
+        )
     else:
         print(f"| measure ({args.replicas} replicas, median of {args.repeat}) | seconds |")
         print("| --- | --- |")

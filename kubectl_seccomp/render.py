@@ -96,9 +96,7 @@ class ConsoleReporter:
         grid.add_row("syscalls", str(view.syscalls))
         grid.add_row("newest", " ".join(view.newest) or "-")
         grid.add_row("records", f"{view.records} read, {view.lost} lost, {view.unattributed} unattributed")
-        grid.add_row(
-            "sources", ", ".join(f"{node}: {src}" for node, src in sorted(view.sources.items())) or "-"
-        )
+        grid.add_row("sources", ", ".join(f"{node}: {src}" for node, src in sorted(view.sources.items())) or "-")
         if view.agents_down:
             grid.add_row("NOT TRACED", "agent lost on " + ", ".join(view.agents_down))
         grid.add_row("", "Ctrl-C stops the recording")
@@ -303,8 +301,10 @@ def apply_summary(results: Sequence[ApplyResult], output: str) -> None:
         for path in result.removed:
             print(f"removed {path} from the nodes: no pod uses it any more", file=sys.stderr)
         if result.sync:
-            print(f"daemonset {result.sync} keeps the profile(s) on every node, also on nodes that join later",
-                  file=sys.stderr)
+            print(
+                f"daemonset {result.sync} keeps the profile(s) on every node, also on nodes that join later",
+                file=sys.stderr,
+            )
 
 
 def rollback_summary(results: Sequence[RollbackResult], output: str) -> None:

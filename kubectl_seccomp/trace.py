@@ -258,9 +258,7 @@ class TraceState:
 
     def totals(self) -> Counters:
         values = list(self.counters.values())
-        return Counters(
-            **{key: sum(getattr(c, key) for c in values) for key in Counters.__dataclass_fields__}
-        )
+        return Counters(**{key: sum(getattr(c, key) for c in values) for key in Counters.__dataclass_fields__})
 
     def view(self, agents_down: tuple[str, ...] = ()) -> TraceView:
         totals = self.totals()

@@ -34,9 +34,7 @@ from kubectl_seccomp.errors import AgentError
 #   .../kubepods/<qos>/pod<uid>/<id>  /docker/<id>  /libpod_parent/libpod-<id>  crio-<id>  (cgroupfs)
 #   ...slice:cri-containerd:<id>  (containerd's systemd path as cgroup v1 shows it)
 # The runtime's monitor processes (crio-conmon-<id>, libpod-conmon-<id>) are not the container.
-_CONTAINER_COMPONENT = re.compile(
-    r"(?:^|[-:])(?<!conmon-)([0-9a-f]{64})(?:\.scope)?$"
-)
+_CONTAINER_COMPONENT = re.compile(r"(?:^|[-:])(?<!conmon-)([0-9a-f]{64})(?:\.scope)?$")
 CONTAINER_ID = re.compile(r"^[0-9a-f]{64}$")
 
 

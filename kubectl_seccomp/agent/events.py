@@ -72,11 +72,19 @@ class EventWriter:
 
     def counters_event(self) -> None:
         c = self.counters
-        self.emit({
-            "event": "counters", "records": c.records, "attributed": c.attributed,
-            "unattributed": c.unattributed, "filtered": c.filtered, "lost": c.lost,
-            "malformed": c.malformed, "suppressed": c.suppressed, "overruns": c.overruns,
-        })
+        self.emit(
+            {
+                "event": "counters",
+                "records": c.records,
+                "attributed": c.attributed,
+                "unattributed": c.unattributed,
+                "filtered": c.filtered,
+                "lost": c.lost,
+                "malformed": c.malformed,
+                "suppressed": c.suppressed,
+                "overruns": c.overruns,
+            }
+        )
 
     def record(self, key: RecordKey, container: Optional[str], count: int = 1) -> None:
         """Count ``count`` parsed records ``key`` of ``container`` (None: unattributed)."""
@@ -116,12 +124,28 @@ class EventWriter:
             seen_key = (container, arch_name, f"#{record.syscall}", action)
             if seen_key not in self._seen:
                 self._seen.add(seen_key)
-                self.emit({"event": "unknown", "container": container, "arch": arch_name,
-                           "number": record.syscall, "action": action})
+                self.emit(
+                    {
+                        "event": "unknown",
+                        "container": container,
+                        "arch": arch_name,
+                        "number": record.syscall,
+                        "action": action,
+                    }
+                )
             return
         seen_key = (container, arch.name, name, action)
         if seen_key in self._seen:  # same action, other data bits (errno)
             return
         self._seen.add(seen_key)
-        self.emit({"event": "syscall", "container": container, "arch": arch.name, "name": name,
-                   "action": action, "pid": record.pid, "comm": record.comm})
+        self.emit(
+            {
+                "event": "syscall",
+                "container": container,
+                "arch": arch.name,
+                "name": name,
+                "action": action,
+                "pid": record.pid,
+                "comm": record.comm,
+            }
+        )

@@ -28,9 +28,7 @@ FILE_POLL_SECONDS = 0.05
 class Follower:
     """Follows ``source`` until stopped, writing events through ``writer``."""
 
-    def __init__(
-        self, source: Source, attributor: Attributor, writer: EventWriter, interval: float = 2.0
-    ) -> None:
+    def __init__(self, source: Source, attributor: Attributor, writer: EventWriter, interval: float = 2.0) -> None:
         self.source = source
         self.attributor = attributor
         self.writer = writer

@@ -34,21 +34,30 @@ def _parser() -> argparse.ArgumentParser:
         description="Follow SECCOMP audit records on this node, or manage profile files.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    follow = commands.add_parser(
-        "follow", help="print first sightings of syscalls per container (JSON lines)"
-    )
+    follow = commands.add_parser("follow", help="print first sightings of syscalls per container (JSON lines)")
     follow.add_argument("--source", choices=SOURCES, default="auto")
-    follow.add_argument("--audit-log", default=DEFAULT_AUDIT_LOG,
-                        help="auditd's log for --source auditlog ('-' reads stdin)")
-    follow.add_argument("--container", action="append", default=[], metavar="ID",
-                        help="report only this container (64-hex id, or a unique prefix of one); repeatable")
+    follow.add_argument(
+        "--audit-log", default=DEFAULT_AUDIT_LOG, help="auditd's log for --source auditlog ('-' reads stdin)"
+    )
+    follow.add_argument(
+        "--container",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="report only this container (64-hex id, or a unique prefix of one); repeatable",
+    )
     follow.add_argument("--interval", type=float, default=2.0, help="seconds between counters events")
-    follow.add_argument("--tally", action="store_true",
-                        help="count every call per process and report counts and times (for watch), "
-                             "not only first sightings")
+    follow.add_argument(
+        "--tally",
+        action="store_true",
+        help="count every call per process and report counts and times (for watch), not only first sightings",
+    )
     follow.add_argument("--proc", default="/proc", help="the host's /proc")
-    follow.add_argument("--no-proc-connector", action="store_true",
-                        help="do not track process creation (short-lived processes may go unattributed)")
+    follow.add_argument(
+        "--no-proc-connector",
+        action="store_true",
+        help="do not track process creation (short-lived processes may go unattributed)",
+    )
     for name, text in (("install", "install a profile (JSON on stdin)"), ("remove", "remove a profile")):
         command = commands.add_parser(name, help=text)
         command.add_argument("--root", default=DEFAULT_ROOT)

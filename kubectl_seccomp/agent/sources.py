@@ -165,7 +165,7 @@ class NetlinkSource(Source):
             except OSError as error:
                 self._read_error(error)
                 continue
-            lengths = batch.lengths[_MSG_LEN_WORD :: _MMSGHDR_WORDS][:count].tolist()
+            lengths = batch.lengths[_MSG_LEN_WORD::_MMSGHDR_WORDS][:count].tolist()
             types = batch.halves[2 :: size // 2][:count].tolist()
             if types.count(AUDIT_SECCOMP) == count and batch.words[:: size // 4][:count].tolist() == lengths:
                 lines += [

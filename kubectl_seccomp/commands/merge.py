@@ -14,9 +14,7 @@ from kubectl_seccomp.profile import Profile
 
 
 def command(
-    profiles: Annotated[
-        list[str], typer.Argument(help="Allow-list profiles to merge (two or more; '-' reads stdin).")
-    ],
+    profiles: Annotated[list[str], typer.Argument(help="Allow-list profiles to merge (two or more; '-' reads stdin).")],
     to: opts.To = None,
     strict: Strict = False,
     form: opts.ProfileOutput = ProfileFormat.json,

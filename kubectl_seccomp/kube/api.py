@@ -81,26 +81,19 @@ class KubeApi(ABC):
         return self.patch_object(DEPLOYMENT, namespace, name, patch)
 
     @abstractmethod
-    def list_replicasets(self, namespace: str, label_selector: str) -> list[Obj]:
-        ...
+    def list_replicasets(self, namespace: str, label_selector: str) -> list[Obj]: ...
 
     @abstractmethod
-    def list_pods(
-        self, namespace: Optional[str], label_selector: str = "", field_selector: str = ""
-    ) -> list[Obj]:
-        ...
+    def list_pods(self, namespace: Optional[str], label_selector: str = "", field_selector: str = "") -> list[Obj]: ...
 
     @abstractmethod
-    def get_pod(self, namespace: str, name: str) -> Obj:
-        ...
+    def get_pod(self, namespace: str, name: str) -> Obj: ...
 
     @abstractmethod
-    def create_pod(self, namespace: str, body: Obj) -> Obj:
-        ...
+    def create_pod(self, namespace: str, body: Obj) -> Obj: ...
 
     @abstractmethod
-    def delete_pod(self, namespace: str, name: str, grace_seconds: Optional[int] = None) -> None:
-        ...
+    def delete_pod(self, namespace: str, name: str, grace_seconds: Optional[int] = None) -> None: ...
 
     @abstractmethod
     def pod_log(
@@ -111,20 +104,16 @@ class KubeApi(ABC):
         container: Optional[str] = None,
         tail_lines: Optional[int] = None,
         previous: bool = False,
-    ) -> str:
-        ...
+    ) -> str: ...
 
     @abstractmethod
-    def follow_pod_log(self, namespace: str, name: str) -> LogStream:
-        ...
+    def follow_pod_log(self, namespace: str, name: str) -> LogStream: ...
 
     @abstractmethod
-    def list_events(self, namespace: str, field_selector: str) -> list[Obj]:
-        ...
+    def list_events(self, namespace: str, field_selector: str) -> list[Obj]: ...
 
     @abstractmethod
-    def list_nodes(self) -> list[Obj]:
-        ...
+    def list_nodes(self) -> list[Obj]: ...
 
     @abstractmethod
     def patch_node(self, name: str, merge_patch: Obj) -> Obj:
@@ -135,46 +124,37 @@ class KubeApi(ABC):
         """The kubelet's running configuration (``/api/v1/nodes/NAME/proxy/configz``)."""
 
     @abstractmethod
-    def get_namespace(self, name: str) -> Obj:
-        ...
+    def get_namespace(self, name: str) -> Obj: ...
 
     @abstractmethod
-    def create_namespace(self, body: Obj) -> Obj:
-        ...
+    def create_namespace(self, body: Obj) -> Obj: ...
 
     @abstractmethod
-    def patch_namespace(self, name: str, patch: list[Obj]) -> Obj:
-        ...
+    def patch_namespace(self, name: str, patch: list[Obj]) -> Obj: ...
 
     @abstractmethod
-    def delete_namespace(self, name: str) -> None:
-        ...
+    def delete_namespace(self, name: str) -> None: ...
 
     @abstractmethod
-    def create_configmap(self, namespace: str, body: Obj) -> Obj:
-        ...
+    def create_configmap(self, namespace: str, body: Obj) -> Obj: ...
 
     @abstractmethod
-    def list_configmaps(self, namespace: str, label_selector: str) -> list[Obj]:
-        ...
+    def list_configmaps(self, namespace: str, label_selector: str) -> list[Obj]: ...
 
     @abstractmethod
-    def delete_configmap(self, namespace: str, name: str) -> None:
-        ...
+    def delete_configmap(self, namespace: str, name: str) -> None: ...
 
     # The objects the sync DaemonSet needs besides itself (kinds in SUPPORT_KINDS);
     # namespace is ignored for the cluster-scoped ones.
     @abstractmethod
-    def get_support_object(self, kind: str, namespace: str, name: str) -> Obj:
-        ...
+    def get_support_object(self, kind: str, namespace: str, name: str) -> Obj: ...
 
     @abstractmethod
     def put_support_object(self, kind: str, namespace: str, body: Obj) -> Obj:
         """Create ``body``, or replace the object of that name if it exists."""
 
     @abstractmethod
-    def delete_support_object(self, kind: str, namespace: str, name: str) -> None:
-        ...
+    def delete_support_object(self, kind: str, namespace: str, name: str) -> None: ...
 
 
 # kind -> (client API, resource, snake name in method names, namespaced)
@@ -249,13 +229,24 @@ class ClientApi(KubeApi):
                 self._changes += 1  # it may have taken effect before the answer failed
             if _is_client_error(error):
                 raise translate(
-                    error, verb=verb, resource=resource, namespace=namespace, name=name,
+                    error,
+                    verb=verb,
+                    resource=resource,
+                    namespace=namespace,
+                    name=name,
                     waited=(self._timeouts.connect, self._timeouts.call),
                 ) from error
             raise
         if verb in _CHANGING_VERBS:
             self._changes += 1
         return result
+
+    def _object(
+        self, verb: str, resource: str, namespace: Optional[str], name: Optional[str], call: Callable[[], Any]
+    ) -> Obj:
+        """The object one call answers with (``call`` returns the raw, unpreloaded response)."""
+        obj: Obj = self._call(verb, resource, namespace, name, lambda: _json(call()))
+        return obj
 
     def _list(self, resource: str, namespace: Optional[str], call: Callable[[], Any]) -> list[Obj]:
         """The items of one list call (``call`` returns the raw, unpreloaded response)."""
@@ -278,9 +269,7 @@ class ClientApi(KubeApi):
 
     def get_object(self, kind: str, namespace: str, name: str) -> Obj:
         what, method = self._kind_call(kind, "get")
-        obj: Obj = self._call(
-            "get", what, namespace, name, lambda: _json(method(name, namespace, **self._kw))
-        )
+        obj = self._object("get", what, namespace, name, lambda: method(name, namespace, **self._kw))
         obj.setdefault("kind", kind)
         return obj
 
@@ -301,20 +290,18 @@ class ClientApi(KubeApi):
     def patch_object(self, kind: str, namespace: str, name: str, patch: list[Obj], *, dry_run: bool = False) -> Obj:
         what, method = self._kind_call(kind, "patch")
         extra: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
-        obj: Obj = self._call(
-            "patch", what, namespace, name, lambda: _json(method(name, namespace, patch, **self._kw, **extra))
-        )
+        obj = self._object("patch", what, namespace, name, lambda: method(name, namespace, patch, **self._kw, **extra))
         obj.setdefault("kind", kind)
         return obj
 
     def create_object(self, kind: str, namespace: str, body: Obj) -> Obj:
         what, method = self._kind_call(kind, "create")
-        obj: Obj = self._call(
+        obj = self._object(
             "create",
             what,
             namespace,
             body["metadata"].get("name"),
-            lambda: _json(method(namespace, body, **self._kw)),
+            lambda: method(namespace, body, **self._kw),
         )
         obj.setdefault("kind", kind)
         return obj
@@ -333,14 +320,10 @@ class ClientApi(KubeApi):
         return self._list(
             "replicasets.apps",
             namespace,
-            lambda: self._apps.list_namespaced_replica_set(
-                namespace, label_selector=label_selector, **self._kw
-            ),
+            lambda: self._apps.list_namespaced_replica_set(namespace, label_selector=label_selector, **self._kw),
         )
 
-    def list_pods(
-        self, namespace: Optional[str], label_selector: str = "", field_selector: str = ""
-    ) -> list[Obj]:
+    def list_pods(self, namespace: Optional[str], label_selector: str = "", field_selector: str = "") -> list[Obj]:
         kwargs: dict[str, Any] = dict(self._kw)
         if label_selector:
             kwargs["label_selector"] = label_selector
@@ -351,25 +334,21 @@ class ClientApi(KubeApi):
         return self._list("pods", namespace, lambda: self._core.list_namespaced_pod(namespace, **kwargs))
 
     def get_pod(self, namespace: str, name: str) -> Obj:
-        return self._call(
+        return self._object(
             "get",
             "pods",
             namespace,
             name,
-            lambda: _json(  # type: ignore[no-any-return]
-                self._core.read_namespaced_pod(name, namespace, **self._kw)
-            ),
+            lambda: self._core.read_namespaced_pod(name, namespace, **self._kw),
         )
 
     def create_pod(self, namespace: str, body: Obj) -> Obj:
-        return self._call(
+        return self._object(
             "create",
             "pods",
             namespace,
             body["metadata"]["name"],
-            lambda: _json(  # type: ignore[no-any-return]
-                self._core.create_namespaced_pod(namespace, body, **self._kw)
-            ),
+            lambda: self._core.create_namespaced_pod(namespace, body, **self._kw),
         )
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: Optional[int] = None) -> None:
@@ -428,9 +407,7 @@ class ClientApi(KubeApi):
                         line, buffer = buffer.split(b"\n", 1)
                         yield line.decode("utf-8", "replace")
             except Exception as error:
-                if not _is_client_error(error) and not isinstance(
-                    error, (OSError, ValueError, AttributeError)
-                ):
+                if not _is_client_error(error) and not isinstance(error, (OSError, ValueError, AttributeError)):
                     raise
             if buffer:
                 yield buffer.decode("utf-8", "replace")
@@ -445,65 +422,55 @@ class ClientApi(KubeApi):
         return self._list(
             "events",
             namespace,
-            lambda: self._core.list_namespaced_event(
-                namespace, field_selector=field_selector, **self._kw
-            ),
+            lambda: self._core.list_namespaced_event(namespace, field_selector=field_selector, **self._kw),
         )
 
     def list_nodes(self) -> list[Obj]:
         return self._list("nodes", None, lambda: self._core.list_node(**self._kw))
 
     def patch_node(self, name: str, merge_patch: Obj) -> Obj:
-        return self._call(
+        return self._object(
             "patch",
             "nodes",
             None,
             name,
-            lambda: _json(  # type: ignore[no-any-return]
-                self._core.patch_node(name, merge_patch, **self._kw)
-            ),
+            lambda: self._core.patch_node(name, merge_patch, **self._kw),
         )
 
     def node_configz(self, name: str) -> Obj:
-        return self._call(  # type: ignore[no-any-return]
+        return self._object(
             "get",
             "nodes/proxy",
             None,
             name,
-            lambda: _json(self._core.connect_get_node_proxy_with_path(name, "configz", **self._kw)),
+            lambda: self._core.connect_get_node_proxy_with_path(name, "configz", **self._kw),
         )
 
     def get_namespace(self, name: str) -> Obj:
-        return self._call(
+        return self._object(
             "get",
             "namespaces",
             None,
             name,
-            lambda: _json(  # type: ignore[no-any-return]
-                self._core.read_namespace(name, **self._kw)
-            ),
+            lambda: self._core.read_namespace(name, **self._kw),
         )
 
     def create_namespace(self, body: Obj) -> Obj:
-        return self._call(
+        return self._object(
             "create",
             "namespaces",
             None,
             body["metadata"]["name"],
-            lambda: _json(  # type: ignore[no-any-return]
-                self._core.create_namespace(body, **self._kw)
-            ),
+            lambda: self._core.create_namespace(body, **self._kw),
         )
 
     def patch_namespace(self, name: str, patch: list[Obj]) -> Obj:
-        return self._call(
+        return self._object(
             "patch",
             "namespaces",
             None,
             name,
-            lambda: _json(  # type: ignore[no-any-return]
-                self._core.patch_namespace(name, patch, **self._kw)
-            ),
+            lambda: self._core.patch_namespace(name, patch, **self._kw),
         )
 
     def delete_namespace(self, name: str) -> None:
@@ -516,23 +483,19 @@ class ClientApi(KubeApi):
         )
 
     def create_configmap(self, namespace: str, body: Obj) -> Obj:
-        return self._call(
+        return self._object(
             "create",
             "configmaps",
             namespace,
             body["metadata"]["name"],
-            lambda: _json(  # type: ignore[no-any-return]
-                self._core.create_namespaced_config_map(namespace, body, **self._kw)
-            ),
+            lambda: self._core.create_namespaced_config_map(namespace, body, **self._kw),
         )
 
     def list_configmaps(self, namespace: str, label_selector: str) -> list[Obj]:
         return self._list(
             "configmaps",
             namespace,
-            lambda: self._core.list_namespaced_config_map(
-                namespace, label_selector=label_selector, **self._kw
-            ),
+            lambda: self._core.list_namespaced_config_map(namespace, label_selector=label_selector, **self._kw),
         )
 
     def delete_configmap(self, namespace: str, name: str) -> None:
@@ -559,9 +522,7 @@ class ClientApi(KubeApi):
 
     def get_support_object(self, kind: str, namespace: str, name: str) -> Obj:
         what, ns, method = self._support(kind, "read", namespace)
-        return self._call(  # type: ignore[no-any-return]
-            "get", what, ns, name, lambda: _json(method(name, **self._kw))
-        )
+        return self._object("get", what, ns, name, lambda: method(name, **self._kw))
 
     def put_support_object(self, kind: str, namespace: str, body: Obj) -> Obj:
         from kubectl_seccomp.kube.errors import Conflict
@@ -569,15 +530,11 @@ class ClientApi(KubeApi):
         name = body["metadata"]["name"]
         what, ns, create = self._support(kind, "create", namespace)
         try:
-            return self._call(  # type: ignore[no-any-return]
-                "create", what, ns, name, lambda: _json(create(body, **self._kw))
-            )
+            return self._object("create", what, ns, name, lambda: create(body, **self._kw))
         except Conflict:
             pass
         _, _, replace = self._support(kind, "replace", namespace)
-        return self._call(  # type: ignore[no-any-return]
-            "update", what, ns, name, lambda: _json(replace(name, body, **self._kw))
-        )
+        return self._object("update", what, ns, name, lambda: replace(name, body, **self._kw))
 
     def delete_support_object(self, kind: str, namespace: str, name: str) -> None:
         what, ns, method = self._support(kind, "delete", namespace)

@@ -186,9 +186,7 @@ def resolve(options: ConnectionOptions, environ: Optional[dict[str, str]] = None
     cluster_name = str(context.get("cluster") or "")
     clusters = {entry["name"]: entry.get("cluster") or {} for entry in config["clusters"]}
     if cluster_name not in clusters:
-        raise ConfigError(
-            f"context {context_name!r} names cluster {cluster_name!r}, which the kubeconfig lacks"
-        )
+        raise ConfigError(f"context {context_name!r} names cluster {cluster_name!r}, which the kubeconfig lacks")
     namespace = options.namespace or context.get("namespace") or "default"
     config = {**config, "current-context": context_name}
     return ResolvedConfig(

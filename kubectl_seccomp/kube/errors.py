@@ -18,9 +18,7 @@ from typing import Any, Optional
 
 from kubectl_seccomp.errors import SeccompError
 
-RBAC_HINT = (
-    "ask a cluster admin to bind you the ClusterRole in docs/rbac.md (kubectl auth can-i --list shows yours)"
-)
+RBAC_HINT = "ask a cluster admin to bind you the ClusterRole in docs/rbac.md (kubectl auth can-i --list shows yours)"
 
 
 class KubeError(SeccompError):
@@ -120,9 +118,7 @@ def from_status(
                 f"admission refused to {verb} {_where(resource, namespace)}: {message}",
                 hint="the namespace must allow privileged pods (pod-security.kubernetes.io/enforce=privileged)",
             )
-        return Forbidden(
-            f"forbidden: cannot {verb} {_where(resource, namespace)} ({message})", hint=RBAC_HINT
-        )
+        return Forbidden(f"forbidden: cannot {verb} {_where(resource, namespace)} ({message})", hint=RBAC_HINT)
     if status == 401:
         return Forbidden(
             f"unauthorized: the API server did not accept your credentials ({message})",
@@ -215,9 +211,7 @@ def _unreachable(
                 hint=_CHECK_CLUSTER,
             )
         if isinstance(cause, (TimeoutError, socket.timeout)):
-            connecting = any(
-                type(c).__name__ == "ConnectTimeoutError" or "handshake" in str(c) for c in _causes(error)
-            )
+            connecting = any(type(c).__name__ == "ConnectTimeoutError" or "handshake" in str(c) for c in _causes(error))
             seconds = waited[0] if connecting else waited[1]
             within = f"within {seconds:g}s" if seconds else "in time"
             return Unreachable(

@@ -37,7 +37,6 @@ HANDOVER_DIR = "/opt/kubectl-seccomp-handover"
 HANDOVER_FILE = f"{HANDOVER_DIR}/request"
 
 
-
 @dataclass(frozen=True)
 class NodeSettings:
     """Where and how node pods run."""
@@ -121,9 +120,7 @@ def node_pod(
         volumes.append({"name": "audit", "hostPath": {"path": "/var/log/audit", "type": "DirectoryOrCreate"}})
         mounts.append({"name": "audit", "mountPath": "/var/log/audit", "readOnly": True})
     if seccomp_mount or not follow:
-        volumes.append(
-            {"name": "seccomp", "hostPath": {"path": settings.seccomp_root, "type": "DirectoryOrCreate"}}
-        )
+        volumes.append({"name": "seccomp", "hostPath": {"path": settings.seccomp_root, "type": "DirectoryOrCreate"}})
         mounts.append({"name": "seccomp", "mountPath": HOST_ROOT})
     metadata: Obj = {
         "name": _pod_name(role, run_id, node),

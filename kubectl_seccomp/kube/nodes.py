@@ -242,8 +242,7 @@ def run_on_nodes(
                     del pending[node]
             if pending and time.monotonic() > deadline:
                 raise NodeCommandFailed(
-                    f"{role} pods did not finish within {settings.pod_timeout:.0f}s on "
-                    f"{', '.join(sorted(pending))}",
+                    f"{role} pods did not finish within {settings.pod_timeout:.0f}s on {', '.join(sorted(pending))}",
                     hint=f"kubectl -n {settings.namespace} get pods -l {RUN_LABEL}={run_id}",
                 )
             if pending:
@@ -401,9 +400,7 @@ def list_profiles(
         try:
             found[result.node] = list(json.loads(lines[-1])) if lines else []
         except ValueError as error:
-            raise NodeCommandFailed(
-                f"list on node {result.node}: unexpected output {result.output[:200]!r}"
-            ) from error
+            raise NodeCommandFailed(f"list on node {result.node}: unexpected output {result.output[:200]!r}") from error
     return found
 
 

@@ -129,9 +129,7 @@ def owner_pods(api: KubeApi, owner: Obj, *, newest_only: bool = False) -> list[O
             selector = f"{selector},pod-template-hash={pod_hash}" if selector else f"pod-template-hash={pod_hash}"
     pods = api.list_pods(meta["namespace"], label_selector=selector)
     if kind != DEPLOYMENT and meta.get("uid"):  # a selector may match pods of others
-        pods = [
-            p for p in pods if any(r.get("uid") == meta["uid"] for r in p["metadata"].get("ownerReferences") or [])
-        ]
+        pods = [p for p in pods if any(r.get("uid") == meta["uid"] for r in p["metadata"].get("ownerReferences") or [])]
     if newest_only:
         pods = [p for p in pods if not p["metadata"].get("deletionTimestamp") and is_current_pod(owner, p)]
     return pods

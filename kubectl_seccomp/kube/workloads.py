@@ -302,9 +302,7 @@ def restore_ops(owner: Obj, originals: Originals) -> list[Obj]:
         saved = originals.init_containers if info.init else originals.containers
         if info.name in saved:
             settings[(info.name, info.init)] = saved[info.name]
-    return seccomp_ops(owner, settings) + annotation_ops(
-        owner, {ORIGINAL_ANNOTATION: None, RECORDING_ANNOTATION: None}
-    )
+    return seccomp_ops(owner, settings) + annotation_ops(owner, {ORIGINAL_ANNOTATION: None, RECORDING_ANNOTATION: None})
 
 
 def label_selector(selector: Obj) -> str:
@@ -321,8 +319,6 @@ def label_selector(selector: Obj) -> str:
         elif operator == "DoesNotExist":
             parts.append(f"!{key}")
     return ",".join(parts)
-
-
 
 
 # -- rollouts, read from the owner's status (pure) ------------------------------------
@@ -405,8 +401,8 @@ def check_rollable(owner: Obj) -> None:
         raise UsageError(
             f"statefulset {name} has a RollingUpdate partition of {partition(owner)}: pods with a lower "
             "ordinal would keep their old profile",
-            hint=f"kubectl patch sts/{name} -p '{{\"spec\":{{\"updateStrategy\":{{\"rollingUpdate\":"
-            f"{{\"partition\":0}}}}}}}}'",
+            hint=f'kubectl patch sts/{name} -p \'{{"spec":{{"updateStrategy":{{"rollingUpdate":'
+            f'{{"partition":0}}}}}}}}\'',
         )
     if kind == DAEMONSET and (owner.get("status") or {}).get("desiredNumberScheduled") == 0:
         raise UsageError(

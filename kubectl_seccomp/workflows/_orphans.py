@@ -54,8 +54,6 @@ def remove(api: KubeApi, settings: NodeSettings, *, run_id: str, payload: Payloa
         node_labels.unmark_keys(api, [node], keys)
     for node, files in orphans.files.items():
         node_labels.unmark(api, [node], files)
-    commands = {
-        node: node_ops.shell_command(node_ops.remove_commands(files)) for node, files in orphans.files.items()
-    }
+    commands = {node: node_ops.shell_command(node_ops.remove_commands(files)) for node, files in orphans.files.items()}
     if commands:
         node_ops.run_on_nodes(api, settings, role="remove", run_id=run_id, configmap=payload, commands=commands)

@@ -494,8 +494,9 @@ class Recorder:
         while True:
             current = self.workload_pods()
             # A StatefulSet's replacement keeps its pod's name: a new uid is a new pod.
-            stopping = any(p["metadata"]["name"] == meta["name"] and p["metadata"].get("uid") == meta.get("uid")
-                           for p in current)
+            stopping = any(
+                p["metadata"]["name"] == meta["name"] and p["metadata"].get("uid") == meta.get("uid") for p in current
+            )
             started = sum(1 for p in current if not wl.pod_done(p) and wl.containers_created(p))
             if not stopping and started >= len(pods):
                 return True

@@ -215,9 +215,11 @@ def status(
                     pending if profile else 0,
                 )
             )
-    defaults = {node: node_ops.seccomp_default(api, node) for node in every_node} if any(
-        row.profile_type == "unset" for row in rows
-    ) else {}
+    defaults = (
+        {node: node_ops.seccomp_default(api, node) for node in every_node}
+        if any(row.profile_type == "unset" for row in rows)
+        else {}
+    )
     if orphans is None:
         return StatusReport(tuple(rows), defaults)
     return StatusReport(tuple(rows), defaults, orphans.file_count(), orphans.label_count())

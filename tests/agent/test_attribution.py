@@ -15,18 +15,31 @@ B = "132ca0c7b22570576f66d444f85bc6991970519ed19c52fdd389d24cdbd933c8"
 
 CASES = [
     # seen here: podman, cgroupfs manager, cgroup v1 (one line per hierarchy) + unified
-    ("podman cgroupfs v1", f"10:hugetlb:/libpod_parent/libpod-{B}\n4:memory:/libpod_parent/libpod-{B}\n"
-     f"0::/libpod_parent/libpod-{B}\n", B),
+    (
+        "podman cgroupfs v1",
+        f"10:hugetlb:/libpod_parent/libpod-{B}\n4:memory:/libpod_parent/libpod-{B}\n0::/libpod_parent/libpod-{B}\n",
+        B,
+    ),
     # seen here: the test cluster's containerd (cgroupfs driver), nested under a kind-like node prefix
-    ("containerd cgroupfs, node prefix", f"4:memory:/ksc-node2/kubepods/besteffort/"
-     f"pod372a1c30-c691-437c-b039-cd3b8a2605e9/{A}\n", A),
+    (
+        "containerd cgroupfs, node prefix",
+        f"4:memory:/ksc-node2/kubepods/besteffort/pod372a1c30-c691-437c-b039-cd3b8a2605e9/{A}\n",
+        A,
+    ),
     ("containerd cgroupfs", f"0::/kubepods/besteffort/pod7a0995de-5207-4ed0-b266-a76c0fff1cd2/{A}\n", A),
     ("containerd cgroupfs guaranteed", f"0::/kubepods/pod7a0995de-5207-4ed0-b266-a76c0fff1cd2/{A}\n", A),
-    ("containerd systemd v2", "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod7a0995de_5207"
-     f"_4ed0_b266_a76c0fff1cd2.slice/cri-containerd-{A}.scope\n", A),
+    (
+        "containerd systemd v2",
+        "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod7a0995de_5207"
+        f"_4ed0_b266_a76c0fff1cd2.slice/cri-containerd-{A}.scope\n",
+        A,
+    ),
     ("containerd systemd v1", "11:pids:/kubepods-burstable-pod7a0995de_5207.slice:cri-containerd:" + A + "\n", A),
-    ("cri-o systemd", f"0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podx.slice/crio-{A}.scope\n",
-     A),
+    (
+        "cri-o systemd",
+        f"0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podx.slice/crio-{A}.scope\n",
+        A,
+    ),
     ("cri-o cgroupfs", f"0::/kubepods/besteffort/pod1/crio-{A}\n", A),
     ("cri-o conmon is not the container", f"0::/kubepods.slice/crio-conmon-{A}.scope\n", None),
     ("docker systemd", f"0::/system.slice/docker-{A}.scope\n", A),
@@ -119,8 +132,13 @@ def _cn(what: int, *pids: int) -> bytes:
 
 
 def test_parse_proc_events() -> None:
-    data = (_nl(_cn(1, 10, 10, 11, 11)) + _nl(_cn(1, 10, 10, 12, 10))  # a process, then a thread
-            + _nl(_cn(2, 11, 11)) + _nl(_cn(0x80000000, 11, 11, 0, 17)) + _nl(b"\x00" * 3))
+    data = (
+        _nl(_cn(1, 10, 10, 11, 11))
+        + _nl(_cn(1, 10, 10, 12, 10))  # a process, then a thread
+        + _nl(_cn(2, 11, 11))
+        + _nl(_cn(0x80000000, 11, 11, 0, 17))
+        + _nl(b"\x00" * 3)
+    )
     events: list[tuple[str, int, int]] = []
     parse_proc_events(data, events)
     assert events == [("fork", 11, 10), ("exec", 11, 0), ("exit", 11, 0)]

@@ -32,12 +32,22 @@ def test_runs_with_nothing_installed(tmp_path: Path, python: str) -> None:
     pyz = tmp_path / "agent.pyz"
     pyz.write_bytes(build_agent_zipapp())
     profile = b'{"defaultAction": "SCMP_ACT_LOG"}'
-    result = subprocess.run([python, "-I", str(pyz), "install", "--root", str(tmp_path / "root"), "a/b.json"],
-                            input=profile, capture_output=True, cwd=str(tmp_path), timeout=60)
+    result = subprocess.run(
+        [python, "-I", str(pyz), "install", "--root", str(tmp_path / "root"), "a/b.json"],
+        input=profile,
+        capture_output=True,
+        cwd=str(tmp_path),
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "root" / "a" / "b.json").read_bytes() == profile
     lines = (Path(__file__).resolve().parent.parent / "fixtures" / "records" / "kmsg.txt").read_bytes()
-    result = subprocess.run([python, "-I", str(pyz), "follow", "--source", "auditlog", "--audit-log", "-",
-                             "--no-proc-connector"], input=lines, capture_output=True, cwd=str(tmp_path), timeout=60)
+    result = subprocess.run(
+        [python, "-I", str(pyz), "follow", "--source", "auditlog", "--audit-log", "-", "--no-proc-connector"],
+        input=lines,
+        capture_output=True,
+        cwd=str(tmp_path),
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert b'"records":' in result.stdout.splitlines()[-1]

@@ -13,8 +13,10 @@ C2 = "b" * 64
 
 
 def key(syscall: int, code: str = "7ffc0000", arch: str = "c000003e", pid: int = 7) -> RecordKey:
-    line = (f'type=1326 msg=audit(1.0:1): auid=0 uid=0 gid=0 ses=1 pid={pid} comm="sh" exe="/bin/busybox" '
-            f"sig=0 arch={arch} syscall={syscall} compat=0 ip=0x1 code=0x{code}")
+    line = (
+        f'type=1326 msg=audit(1.0:1): auid=0 uid=0 gid=0 ses=1 pid={pid} comm="sh" exe="/bin/busybox" '
+        f"sig=0 arch={arch} syscall={syscall} compat=0 ip=0x1 code=0x{code}"
+    )
     found = AuditScanner().feed_line_key(line)
     assert found is not None
     return found
@@ -36,11 +38,20 @@ def test_first_sighting_only_per_container_arch_name_action() -> None:
     writer.record(key(3, arch="40000003"), C1)  # i386: number 3 is read there
     events = lines(out)
     assert [(e["container"], e["arch"], e["name"], e["action"]) for e in events] == [
-        (C1, "x86_64", "read", "LOG"), (C2, "x86_64", "read", "LOG"), (C1, "x86_64", "read", "ERRNO"),
+        (C1, "x86_64", "read", "LOG"),
+        (C2, "x86_64", "read", "LOG"),
+        (C1, "x86_64", "read", "ERRNO"),
         (C1, "i386", "read", "LOG"),
     ]
-    assert events[0] == {"event": "syscall", "container": C1, "arch": "x86_64", "name": "read",
-                         "action": "LOG", "pid": 7, "comm": "sh"}
+    assert events[0] == {
+        "event": "syscall",
+        "container": C1,
+        "arch": "x86_64",
+        "name": "read",
+        "action": "LOG",
+        "pid": 7,
+        "comm": "sh",
+    }
     assert writer.counters.attributed == 1005
 
 
@@ -75,6 +86,15 @@ def test_counters_event_keys_are_stable() -> None:
     writer.error("boom")
     start, counters, error = lines(out)
     assert start == {"event": "start", "version": 1, "source": "netlink", "node": "node-1"}
-    assert list(counters) == ["event", "records", "attributed", "unattributed", "filtered", "lost",
-                              "malformed", "suppressed", "overruns"]
+    assert list(counters) == [
+        "event",
+        "records",
+        "attributed",
+        "unattributed",
+        "filtered",
+        "lost",
+        "malformed",
+        "suppressed",
+        "overruns",
+    ]
     assert error == {"event": "error", "message": "boom"}

@@ -54,8 +54,16 @@ def test_the_agent_answers_each_new_request_once_and_stops_on_sigterm(tmp_path: 
     request_file.write_text("")
     root = tmp_path / "root"
     process = subprocess.Popen(
-        [sys.executable, "-m", "kubectl_seccomp.agent", "handover", "--root", str(root),
-         "--request", str(request_file)],
+        [
+            sys.executable,
+            "-m",
+            "kubectl_seccomp.agent",
+            "handover",
+            "--root",
+            str(root),
+            "--request",
+            str(request_file),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},

@@ -27,8 +27,9 @@ def test_install_creates_directories_and_replaces_atomically(tmp_path: Path) -> 
     assert not remove_profile(str(root), "nowhere/app.json")
 
 
-@pytest.mark.parametrize("name", ["../evil.json", "a/../../evil.json", "/etc/evil.json", "a//b.json", "./a.json",
-                                  "", "a/..", "x\0y"])
+@pytest.mark.parametrize(
+    "name", ["../evil.json", "a/../../evil.json", "/etc/evil.json", "a//b.json", "./a.json", "", "a/..", "x\0y"]
+)
 def test_names_leaving_the_root_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(AgentError):
         install_profile(str(tmp_path / "root"), name, PROFILE)
@@ -73,8 +74,9 @@ def test_not_json_is_refused(tmp_path: Path) -> None:
 
 
 def agent(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "kubectl_seccomp.agent", *args], input=stdin,
-                          capture_output=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "kubectl_seccomp.agent", *args], input=stdin, capture_output=True, timeout=60
+    )
 
 
 def test_cli_install_remove_and_refusal(tmp_path: Path) -> None:

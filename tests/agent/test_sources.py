@@ -84,13 +84,26 @@ def test_split_netlink_messages() -> None:
 
 def test_follow_on_stdin_counts_bad_lines_and_never_crashes() -> None:
     good = (RECORDS / "audit-raw.log").read_bytes()
-    bad = (b"type=SECCOMP msg=audit(1795889920.9:99999): auid=1 pid=1 comm=\"x\" exe=\"/x\" sig=0 arch=c000\n"
-           b"\x00\x01\xff\xfe binary junk \x1d\x1d\n" + b"A" * 100_000 + b"\n")
+    bad = (
+        b'type=SECCOMP msg=audit(1795889920.9:99999): auid=1 pid=1 comm="x" exe="/x" sig=0 arch=c000\n'
+        b"\x00\x01\xff\xfe binary junk \x1d\x1d\n" + b"A" * 100_000 + b"\n"
+    )
     stream = good[: len(good) // 2] + bad + good[len(good) // 2 :]
     result = subprocess.run(
-        [sys.executable, "-m", "kubectl_seccomp.agent", "follow", "--source", "auditlog", "--audit-log", "-",
-         "--no-proc-connector"],
-        input=stream, capture_output=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "kubectl_seccomp.agent",
+            "follow",
+            "--source",
+            "auditlog",
+            "--audit-log",
+            "-",
+            "--no-proc-connector",
+        ],
+        input=stream,
+        capture_output=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
@@ -105,9 +118,18 @@ def test_follow_on_stdin_counts_bad_lines_and_never_crashes() -> None:
 
 def test_follow_reports_a_fatal_error_as_an_event(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "kubectl_seccomp.agent", "follow", "--source", "auditlog",
-         "--audit-log", str(tmp_path / "missing.log")],
-        capture_output=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "kubectl_seccomp.agent",
+            "follow",
+            "--source",
+            "auditlog",
+            "--audit-log",
+            str(tmp_path / "missing.log"),
+        ],
+        capture_output=True,
+        timeout=60,
     )
     assert result.returncode == 1
     (event,) = [json.loads(line) for line in result.stdout.splitlines()]
@@ -143,9 +165,21 @@ def test_follow_exits_cleanly_on_a_signal_with_final_counters(tmp_path: Path, si
     fifo = tmp_path / "audit.fifo"
     os.mkfifo(fifo)
     agent = subprocess.Popen(
-        [sys.executable, "-m", "kubectl_seccomp.agent", "follow", "--source", "auditlog", "--audit-log", str(fifo),
-         "--no-proc-connector", "--interval", "0.2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "kubectl_seccomp.agent",
+            "follow",
+            "--source",
+            "auditlog",
+            "--audit-log",
+            str(fifo),
+            "--no-proc-connector",
+            "--interval",
+            "0.2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     writer = os.open(fifo, os.O_WRONLY)  # blocks until the agent has opened it
     try:
@@ -183,8 +217,10 @@ def test_a_serial_quoted_in_message_text_is_not_a_serial(quoted: bytes) -> None:
     # census once took the quoted serial too and counted records as lost that
     # the kernel had delivered (lost == 1 on a clean run).
     body = b' pid=7 comm="sh" exe="/bin/sh" sig=0 arch=c000003e syscall=%d compat=0 ip=0x1 code=0x7ffc0000'
-    datagrams = [_datagram(1326, b"audit(1796053150.686:%d): auid=0 uid=0" % serial + body % serial)
-                 for serial in range(20001, 20010)]
+    datagrams = [
+        _datagram(1326, b"audit(1796053150.686:%d): auid=0 uid=0" % serial + body % serial)
+        for serial in range(20001, 20010)
+    ]
     user = b"audit(1796053150.686:20010): pid=1 uid=0 auid=0 ses=1 msg='op=note " + quoted + b" res=success'"
     datagrams.append(_datagram(1107, user))
     datagrams.append(_datagram(1326, b"audit(1796053150.686:20011): auid=0 uid=0" + body % 11))
@@ -210,7 +246,7 @@ def test_netlink_reads_are_bounded_when_the_agent_falls_behind() -> None:
     writer.bind((0, 0))
     source = NetlinkSource.adopt(reader)  # the audit socket needs root: the same reads on this one
     total = MAX_LINES + 100
-    text = b"audit(1.2:%d): pid=1 comm=\"x\""
+    text = b'audit(1.2:%d): pid=1 comm="x"'
     try:
         for serial in range(total):
             writer.sendto(_datagram(1326, text % serial), (reader.getsockname()[0], 0))

@@ -66,8 +66,20 @@ def test_outside_a_pod_the_verb_says_it_cannot_label(
     index = {"a.json": {"key": "p-1.json", "label": "profiles.kubectl-seccomp.io/1"}}
     payload, index_path = _payload(tmp_path, index, {"p-1.json": PROFILE})
     ready = tmp_path / "ready"
-    code = main(["sync", "--root", str(tmp_path / "root"), "--payload", str(payload), "--index", str(index_path),
-                 "--ready-file", str(ready), "--once"])
+    code = main(
+        [
+            "sync",
+            "--root",
+            str(tmp_path / "root"),
+            "--payload",
+            str(payload),
+            "--index",
+            str(index_path),
+            "--ready-file",
+            str(ready),
+            "--once",
+        ]
+    )
     assert code == 1
     assert "KUBERNETES_SERVICE_HOST" in capsys.readouterr().err
     assert (tmp_path / "root" / "a.json").read_bytes() == PROFILE  # the file first, the label after it

@@ -404,6 +404,20 @@ def node_pki(node: Node) -> None:
     pki.make_cert(d, f"{node.name}-serving", cn=node.name, server=True, dns=(node.name,), ips=(node.ip,))
 
 
+def _containerd_sockets(node: Node) -> str:
+    """The sections both configuration versions share: the node's own sockets and opt directory."""
+    return f"""\
+[grpc]
+  address = "{node.socket}"
+
+[ttrpc]
+  address = "{node.run / "containerd.sock.ttrpc"}"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{node.dir / "opt"}"
+"""
+
+
 def containerd_config(node: Node, stack: Stack) -> str:
     """containerd's configuration: version 3 for containerd 2.x, version 2 for 1.x."""
     if stack.containerd_v2:
@@ -415,15 +429,7 @@ state = "{node.run / "containerd"}"
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
                     "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
 
-[grpc]
-  address = "{node.socket}"
-
-[ttrpc]
-  address = "{node.run / "containerd.sock.ttrpc"}"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{node.dir / "opt"}"
-
+{_containerd_sockets(node)}
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{images.PAUSE_IMAGE}"
   enable_selinux = false
@@ -466,15 +472,7 @@ state = "{node.run / "containerd"}"
 disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
                     "io.containerd.snapshotter.v1.devmapper", "io.containerd.nri.v1.nri"]
 
-[grpc]
-  address = "{node.socket}"
-
-[ttrpc]
-  address = "{node.run / "containerd.sock.ttrpc"}"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{node.dir / "opt"}"
-
+{_containerd_sockets(node)}
 [plugins."io.containerd.cri.v1.images"]
   snapshotter = "overlayfs"
   [plugins."io.containerd.cri.v1.images".pinned_images]
@@ -1166,13 +1164,16 @@ def kill_cgroup_leftovers(node: Node) -> None:
         top = base if node.cgroup_root == "/" else base.parent
         if not top.is_dir():
             continue
-        for procs in top.rglob("cgroup.procs"):
-            for pid in procs.read_text().split():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
-        for cg in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-            _rmdir_cgroup(cg)
-        _rmdir_cgroup(top)
+        # os.walk, not Path.rglob: the kubelet or a dying container may remove a cgroup while we walk,
+        # and rglob raises FileNotFoundError for a directory that vanished under it.
+        for directory, _, files in os.walk(top):
+            if "cgroup.procs" in files:
+                with contextlib.suppress(FileNotFoundError):
+                    for pid in Path(directory, "cgroup.procs").read_text().split():
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(int(pid), signal.SIGKILL)
+        for directory, _, _ in os.walk(top, topdown=False):
+            _rmdir_cgroup(Path(directory))
 
 
 def _rmdir_cgroup(path: Path) -> None:
@@ -1333,8 +1334,10 @@ def cmd_restart(component: str, node_name: str | None) -> None:
     elif component == "kubelet":
         wait_for(
             f"{node_name}'s kubelet",
-            lambda: kubectl("get", f"--raw=/api/v1/nodes/{node_name}/proxy/healthz", check=False).returncode == 0
-            and node_name in ready_nodes(),
+            lambda: (
+                kubectl("get", f"--raw=/api/v1/nodes/{node_name}/proxy/healthz", check=False).returncode == 0
+                and node_name in ready_nodes()
+            ),
             READY_TIMEOUT,
             f"see {LOGS}/{name}.log",
         )

@@ -328,13 +328,12 @@ def build_coredns(version: str = COREDNS_VERSION) -> Path:
     imports = "\n".join(f'\t_ "github.com/coredns/coredns/plugin/{name}"' for name in COREDNS_PLUGINS)
     (src / "main.go").write_text(COREDNS_MAIN.format(imports=imports))
     env = dict(os.environ, GOFLAGS="-mod=mod", CGO_ENABLED="0", GOTOOLCHAIN="local")
-    print(f"coredns {version}: building with {len(COREDNS_PLUGINS)} plugins (about 2 min cold on 2 cores)...",
-          flush=True)
+    print(
+        f"coredns {version}: building with {len(COREDNS_PLUGINS)} plugins (about 2 min cold on 2 cores)...", flush=True
+    )
     started = time.monotonic()
     partial = binary.parent / "coredns.partial"
-    subprocess.run(
-        [GO, "build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."], cwd=src, env=env, check=True
-    )
+    subprocess.run([GO, "build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."], cwd=src, env=env, check=True)
     partial.rename(binary)
     print(f"coredns {version}: built in {time.monotonic() - started:.0f}s into {binary}")
     return binary

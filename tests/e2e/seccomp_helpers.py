@@ -61,9 +61,7 @@ def cli(kubeconfig: Path, *args: str, cwd: Path, timeout: float = 400) -> subpro
 def cli_ok(kubeconfig: Path, *args: str, cwd: Path, timeout: float = 400) -> subprocess.CompletedProcess[str]:
     result = cli(kubeconfig, *args, cwd=cwd, timeout=timeout)
     if result.returncode != 0:
-        pytest.fail(
-            f"kubectl seccomp {' '.join(args)} exited {result.returncode}:\n{result.stderr}\n{result.stdout}"
-        )
+        pytest.fail(f"kubectl seccomp {' '.join(args)} exited {result.returncode}:\n{result.stderr}\n{result.stdout}")
     return result
 
 
@@ -112,9 +110,7 @@ class Running:
         except subprocess.TimeoutExpired:
             self.process.kill()
             out, _ = self.process.communicate()
-            pytest.fail(
-                f"kubectl seccomp {' '.join(self.args)} did not finish in {timeout}s:\n{self.stderr()}"
-            )
+            pytest.fail(f"kubectl seccomp {' '.join(self.args)} did not finish in {timeout}s:\n{self.stderr()}")
         self._err.close()
         return self.process.returncode, out, self.stderr()
 
@@ -158,9 +154,7 @@ def seccomp_settings(deployment: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"pod": (spec.get("securityContext") or {}).get("seccompProfile")}
     for key in ("initContainers", "containers"):
         for container in spec.get(key) or []:
-            result[f"{key}/{container['name']}"] = (container.get("securityContext") or {}).get(
-                "seccompProfile"
-            )
+            result[f"{key}/{container['name']}"] = (container.get("securityContext") or {}).get("seccompProfile")
     return result
 
 
@@ -244,9 +238,7 @@ def token_kubeconfig(admin_kubeconfig: Path, token: str, namespace: str, path: P
         "kind": "Config",
         "clusters": [{"name": "test", "cluster": cluster_entry}],
         "users": [{"name": "limited", "user": {"token": token}}],
-        "contexts": [
-            {"name": "limited", "context": {"cluster": "test", "user": "limited", "namespace": namespace}}
-        ],
+        "contexts": [{"name": "limited", "context": {"cluster": "test", "user": "limited", "namespace": namespace}}],
         "current-context": "limited",
     }
     path.write_text(yaml.safe_dump(config))

@@ -125,7 +125,15 @@ def test_kube_apiserver_restarted_mid_record_and_mid_apply(cluster: Any, namespa
 
     # apply, and the API server restarts while the pods roll onto the profile
     run = Running(
-        cluster.kubeconfig, "apply", "deploy/web", "-n", namespace, "-f", str(profile), "--timeout", "180s",
+        cluster.kubeconfig,
+        "apply",
+        "deploy/web",
+        "-n",
+        namespace,
+        "-f",
+        str(profile),
+        "--timeout",
+        "180s",
         cwd=tmp_path,
     )
     run.wait_for("waiting for the rollout", timeout=240)
@@ -182,8 +190,18 @@ def test_pods_added_by_a_scale_up_mid_record_are_traced(cluster: Any, namespace:
     kubectl = cluster.kubectl
     deploy(kubectl, namespace, http_deployment("web", replicas=2))
     run = Running(
-        cluster.kubeconfig, "record", "deploy/web", "-n", namespace, "--duration", "35s", "-o", "json",
-        "--timeout", "240s", cwd=tmp_path,
+        cluster.kubeconfig,
+        "record",
+        "deploy/web",
+        "-n",
+        namespace,
+        "--duration",
+        "35s",
+        "-o",
+        "json",
+        "--timeout",
+        "240s",
+        cwd=tmp_path,
     )
     run.wait_for("tracing; Ctrl-C stops")
     kubectl.run("scale", "deploy/web", "-n", namespace, "--replicas=6")
@@ -211,8 +229,19 @@ def test_a_20_replica_deployment(cluster: Any, namespace: str, tmp_path: Path) -
     deploy(kubectl, namespace, manifest)
     running_on = {p["spec"]["nodeName"] for p in ready_pods(kubectl, namespace, "web")}
     code_err = cli(
-        cluster.kubeconfig, "record", "deploy/web", "-n", namespace, "--duration", "20s", "--timeout", "300s",
-        "-o", "json", cwd=tmp_path, timeout=900,
+        cluster.kubeconfig,
+        "record",
+        "deploy/web",
+        "-n",
+        namespace,
+        "--duration",
+        "20s",
+        "--timeout",
+        "300s",
+        "-o",
+        "json",
+        cwd=tmp_path,
+        timeout=900,
     )
     assert code_err.returncode == 0, code_err.stderr
     summary = json.loads(code_err.stdout)

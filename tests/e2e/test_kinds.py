@@ -39,9 +39,7 @@ from seccomp_helpers import (
 
 pytestmark = pytest.mark.cluster
 
-MKFIFO = (
-    "import os\ntry:\n os.mkfifo('/tmp/fifo'); print('created')\nexcept OSError as e:\n print('errno', e.errno)"
-)
+MKFIFO = "import os\ntry:\n os.mkfifo('/tmp/fifo'); print('created')\nexcept OSError as e:\n print('errno', e.errno)"
 # what the batch workloads do: some files, a directory listing, output
 BATCH = "import os\nos.listdir('/')\nopen('/tmp/x', 'w').write('x' * 100)\nprint('done', flush=True)\n"
 PROBE = BATCH + MKFIFO + "\n"
@@ -170,7 +168,15 @@ def test_statefulset_record_apply_rollback(cluster: Any, namespace: str, tmp_pat
     before = get(kubectl, "sts", "db", namespace)
 
     result = cli_ok(
-        cluster.kubeconfig, "record", "sts/db", "-n", namespace, "--exec", EXEC_REQUESTS, "--timeout", "180s",
+        cluster.kubeconfig,
+        "record",
+        "sts/db",
+        "-n",
+        namespace,
+        "--exec",
+        EXEC_REQUESTS,
+        "--timeout",
+        "180s",
         cwd=tmp_path,
     )
     assert "--exec command exited with code 0" in result.stderr
@@ -204,7 +210,15 @@ def test_daemonset_gets_its_profile_on_every_node(cluster: Any, namespace: str, 
     before = get(kubectl, "ds", "agent", namespace)
 
     cli_ok(
-        cluster.kubeconfig, "record", "ds/agent", "-n", namespace, "--exec", EXEC_REQUESTS, "--timeout", "180s",
+        cluster.kubeconfig,
+        "record",
+        "ds/agent",
+        "-n",
+        namespace,
+        "--exec",
+        EXEC_REQUESTS,
+        "--timeout",
+        "180s",
         cwd=tmp_path,
     )
     profile = tmp_path / "profiles" / namespace / "agent-web.json"
@@ -229,8 +243,9 @@ def test_job_runs_a_copy_and_apply_prints_the_manifest(cluster: Any, namespace: 
     run_job(kubectl, namespace, job("batch"))
     before = get(kubectl, "job", "batch", namespace)
 
-    result = cli_ok(cluster.kubeconfig, "record", "job/batch", "-n", namespace, "--timeout", "180s", "-o", "json",
-                    cwd=tmp_path)
+    result = cli_ok(
+        cluster.kubeconfig, "record", "job/batch", "-n", namespace, "--timeout", "180s", "-o", "json", cwd=tmp_path
+    )
     summary = json.loads(result.stdout)
     assert "ended (Complete)" in summary["stopReason"]
     profile = tmp_path / "profiles" / namespace / "batch-work.json"
@@ -299,8 +314,12 @@ def test_pods_bare_or_owned(cluster: Any, namespace: str, tmp_path: Path) -> Non
     assert "managed by Deployment web" in refused.stderr and "record deploy/web" in refused.stderr
     assert "Traceback" not in refused.stderr
 
-    solo = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "solo", "labels": {"app": "solo"}},
-            "spec": copy.deepcopy(http_deployment("solo")["spec"]["template"]["spec"])}
+    solo = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "solo", "labels": {"app": "solo"}},
+        "spec": copy.deepcopy(http_deployment("solo")["spec"]["template"]["spec"]),
+    }
     kubectl.apply(solo, namespace)
     kubectl.run("wait", "--for=condition=Ready", "pod/solo", "-n", namespace, "--timeout=120s", timeout=130)
     refused = cli(cluster.kubeconfig, "record", "pod/solo", "-n", namespace, "--duration", "3s", cwd=tmp_path)
@@ -342,8 +361,16 @@ def test_pods_bare_or_owned(cluster: Any, namespace: str, tmp_path: Path) -> Non
 
     # apply to a bare pod: the profile goes to the nodes, the patched manifest comes out
     applied = cli_ok(
-        cluster.kubeconfig, "apply", "po/solo", "-n", namespace, "-f",
-        str(tmp_path / "profiles" / namespace / "logged-web.json"), "-o", "json", cwd=tmp_path,
+        cluster.kubeconfig,
+        "apply",
+        "po/solo",
+        "-n",
+        namespace,
+        "-f",
+        str(tmp_path / "profiles" / namespace / "logged-web.json"),
+        "-o",
+        "json",
+        cwd=tmp_path,
     )
     manifest = json.loads(applied.stdout)["manifest"]
     assert manifest["spec"]["containers"][0]["securityContext"]["seccompProfile"]["type"] == "Localhost"
@@ -354,20 +381,27 @@ def test_pods_bare_or_owned(cluster: Any, namespace: str, tmp_path: Path) -> Non
 def test_two_applies_of_different_profiles_reach_the_pods(cluster: Any, namespace: str, tmp_path: Path) -> None:
     kubectl = cluster.kubectl
     deploy(kubectl, namespace, http_deployment("web", replicas=2))
-    cli_ok(cluster.kubeconfig, "record", "deploy/web", "-n", namespace, "--exec", EXEC_REQUESTS, "--no-apply",
-           cwd=tmp_path)
+    cli_ok(
+        cluster.kubeconfig, "record", "deploy/web", "-n", namespace, "--exec", EXEC_REQUESTS, "--no-apply", cwd=tmp_path
+    )
     recorded = json.loads((tmp_path / "profiles" / namespace / "web-web.json").read_text())
     enforce = tmp_path / "enforce.json"
     enforce.write_text(json.dumps(recorded))
     complain = tmp_path / "complain.json"  # the same list, but what is not on it is logged, not refused
     complain.write_text(json.dumps({**recorded, "defaultAction": "SCMP_ACT_LOG"}))
 
-    first = json.loads(cli_ok(cluster.kubeconfig, "apply", "deploy/web", "-n", namespace, "-f", str(enforce),
-                              "-o", "json", cwd=tmp_path).stdout)
+    first = json.loads(
+        cli_ok(
+            cluster.kubeconfig, "apply", "deploy/web", "-n", namespace, "-f", str(enforce), "-o", "json", cwd=tmp_path
+        ).stdout
+    )
     for pod in ready_pods(kubectl, namespace, "web"):
         assert_eperm_in(kubectl, namespace, pod["metadata"]["name"])
-    second = json.loads(cli_ok(cluster.kubeconfig, "apply", "deploy/web", "-n", namespace, "-f", str(complain),
-                               "-o", "json", cwd=tmp_path).stdout)
+    second = json.loads(
+        cli_ok(
+            cluster.kubeconfig, "apply", "deploy/web", "-n", namespace, "-f", str(complain), "-o", "json", cwd=tmp_path
+        ).stdout
+    )
     assert first["profiles"]["web"] != second["profiles"]["web"]
     assert second["removedFiles"] == [first["profiles"]["web"]]  # no pod uses the first file any more
     pods = ready_pods(kubectl, namespace, "web")
@@ -391,8 +425,15 @@ def test_status_all_namespaces_lists_every_kind(cluster: Any, namespace: str, tm
     runtime["spec"]["template"]["spec"]["securityContext"] = {"seccompProfile": {"type": "RuntimeDefault"}}
     kubectl.apply(runtime, namespace)
     kubectl.apply(cronjob("nightly"), namespace)
-    kubectl.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "solo"},
-                   "spec": copy.deepcopy(http_deployment("solo")["spec"]["template"]["spec"])}, namespace)
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "solo"},
+            "spec": copy.deepcopy(http_deployment("solo")["spec"]["template"]["spec"]),
+        },
+        namespace,
+    )
 
     report = json.loads(cli_ok(cluster.kubeconfig, "status", "-A", "--no-nodes", "-o", "json", cwd=tmp_path).stdout)
     mine = [(r["kind"], r["name"], r["type"]) for r in report["containers"] if r["namespace"] == namespace]
@@ -410,8 +451,9 @@ def test_status_all_namespaces_lists_every_kind(cluster: Any, namespace: str, tm
 
     table = cli_ok(cluster.kubeconfig, "status", "-A", "--no-nodes", cwd=tmp_path)
     # other tests' namespaces come and go meanwhile: check the line against this table's own rows
-    summary = re.search(r"(\d+) containers: (\d+) Localhost, (\d+) RuntimeDefault, (\d+) Unconfined, (\d+) unset",
-                        table.stderr)
+    summary = re.search(
+        r"(\d+) containers: (\d+) Localhost, (\d+) RuntimeDefault, (\d+) Unconfined, (\d+) unset", table.stderr
+    )
     assert summary, table.stderr
     total, *per_type = (int(n) for n in summary.groups())
     rows = table.stdout.strip().splitlines()[1:]
@@ -435,7 +477,9 @@ def test_sigint_leaves_each_kind_as_it_was(
     if kind == "CronJob":
         manifest = cronjob("irq")
         manifest["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"] = [
-            "python3", "-c", "import time; time.sleep(300)"
+            "python3",
+            "-c",
+            "import time; time.sleep(300)",
         ]
         kubectl.apply(manifest, namespace)
     else:

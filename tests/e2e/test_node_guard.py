@@ -387,8 +387,9 @@ def test_with_sync_a_node_that_joins_later_gets_the_profile_its_label_and_the_po
     assert kubectl.run("get", "daemonset", SYNC, "-n", "kubectl-seccomp", check=False).returncode != 0
 
 
-def test_a_sync_pod_refuses_a_tampered_configmap(cluster: Any, namespace: str, tmp_path: Path,
-                                                 forget_labels: list[str]) -> None:
+def test_a_sync_pod_refuses_a_tampered_configmap(
+    cluster: Any, namespace: str, tmp_path: Path, forget_labels: list[str]
+) -> None:
     kubectl = cluster.kubectl
     deploy(kubectl, namespace, http_deployment("tamper", replicas=1))
     path = apply_profile(cluster, namespace, "tamper", tmp_path, "--sync")
@@ -396,17 +397,27 @@ def test_a_sync_pod_refuses_a_tampered_configmap(cluster: Any, namespace: str, t
     try:
         configmap = kubectl.json("get", "configmap", SYNC, "-n", "kubectl-seccomp")
         profile_key = next(k for k in configmap["data"] if k.startswith("p-"))
-        kubectl.run("patch", "configmap", SYNC, "-n", "kubectl-seccomp", "--type=merge", "-p",
-                    json.dumps({"data": {profile_key: '{"defaultAction": "SCMP_ACT_ALLOW"}'}}))
+        kubectl.run(
+            "patch",
+            "configmap",
+            SYNC,
+            "-n",
+            "kubectl-seccomp",
+            "--type=merge",
+            "-p",
+            json.dumps({"data": {profile_key: '{"defaultAction": "SCMP_ACT_ALLOW"}'}}),
+        )
         kubectl.run("rollout", "restart", f"daemonset/{SYNC}", "-n", "kubectl-seccomp")
         deadline = time.monotonic() + 180
         refused = ""
         while time.monotonic() < deadline and not refused:
-            for pod in kubectl.json("get", "pods", "-n", "kubectl-seccomp", "-l",
-                                    "kubectl-seccomp.io/role=sync")["items"]:
+            for pod in kubectl.json("get", "pods", "-n", "kubectl-seccomp", "-l", "kubectl-seccomp.io/role=sync")[
+                "items"
+            ]:
                 for previous in ("--previous=false", "--previous=true"):
-                    log = kubectl.run("logs", pod["metadata"]["name"], "-n", "kubectl-seccomp", previous,
-                                      check=False).stdout
+                    log = kubectl.run(
+                        "logs", pod["metadata"]["name"], "-n", "kubectl-seccomp", previous, check=False
+                    ).stdout
                     if "payload-tampered" in log:
                         refused = log
             time.sleep(2)
@@ -414,8 +425,19 @@ def test_a_sync_pod_refuses_a_tampered_configmap(cluster: Any, namespace: str, t
         for node in cluster.nodes:  # the files the pods wrote before the edit are the ones apply made
             assert json.loads((Path(node.seccomp_dir) / path).read_text())["defaultAction"] == "SCMP_ACT_LOG"
         # our own apply --sync writes the ConfigMap it expects again, and the pods accept it
-        cli_ok(cluster.kubeconfig, "apply", "deploy/tamper", "-n", namespace, "--profile", str(tmp_path / "p.json"),
-               "--sync", "--timeout", "120s", cwd=tmp_path)
+        cli_ok(
+            cluster.kubeconfig,
+            "apply",
+            "deploy/tamper",
+            "-n",
+            namespace,
+            "--profile",
+            str(tmp_path / "p.json"),
+            "--sync",
+            "--timeout",
+            "120s",
+            cwd=tmp_path,
+        )
         assert kubectl.json("get", "daemonset", SYNC, "-n", "kubectl-seccomp")["status"]["numberReady"] == len(
             cluster.nodes
         )

@@ -39,8 +39,9 @@ def limited_user(cluster: Any, namespace: str, tmp_path: Path) -> Iterator[tuple
     kubectl.run("apply", "-f", "-", input=json.dumps(role))
     for account in ("limited", "nobody"):
         kubectl.run("create", "serviceaccount", account, "-n", namespace)
-    kubectl.run("create", "clusterrolebinding", role_name, f"--clusterrole={role_name}",
-                f"--serviceaccount={namespace}:limited")
+    kubectl.run(
+        "create", "clusterrolebinding", role_name, f"--clusterrole={role_name}", f"--serviceaccount={namespace}:limited"
+    )
     try:
         configs = []
         for account in ("limited", "nobody"):
@@ -51,8 +52,15 @@ def limited_user(cluster: Any, namespace: str, tmp_path: Path) -> Iterator[tuple
         kubectl.run("delete", "clusterrolebinding", role_name, check=False)
         kubectl.run("delete", "clusterrole", role_name, check=False)
         # what apply --sync made, should the test stop before its cleanup
-        kubectl.run("delete", "-n", "kubectl-seccomp", "daemonset,configmap,serviceaccount", SYNC,
-                    "--ignore-not-found", check=False)
+        kubectl.run(
+            "delete",
+            "-n",
+            "kubectl-seccomp",
+            "daemonset,configmap,serviceaccount",
+            SYNC,
+            "--ignore-not-found",
+            check=False,
+        )
         kubectl.run("delete", "clusterrolebinding,clusterrole", SYNC, "--ignore-not-found", check=False)
 
 
@@ -73,8 +81,17 @@ def test_the_documented_role_is_enough_for_every_command(
     assert rows[0]["type"] == "Localhost" and rows[0]["nodesPresent"] == rows[0]["nodesEligible"] == 2
     cli_ok(limited, "rollback", "deploy/web", cwd=tmp_path)
     assert seccomp_settings(wait_settled(kubectl, namespace, "web")) == seccomp_settings(before)
-    cli_ok(limited, "apply", "deploy/web", "--profile", str(tmp_path / "profiles" / namespace / "web-web.json"),
-           "--sync", "--timeout", "120s", cwd=tmp_path)
+    cli_ok(
+        limited,
+        "apply",
+        "deploy/web",
+        "--profile",
+        str(tmp_path / "profiles" / namespace / "web-web.json"),
+        "--sync",
+        "--timeout",
+        "120s",
+        cwd=tmp_path,
+    )
     assert len(ready_pods(kubectl, namespace, "web")) == 1
     sync = kubectl.json("get", "daemonset", SYNC, "-n", "kubectl-seccomp")
     assert sync["status"]["numberReady"] == len(cluster.nodes)  # its pods could label their nodes
@@ -92,8 +109,7 @@ def test_a_user_without_the_role_gets_a_clear_forbidden_message(
 ) -> None:
     _limited, nobody = limited_user
     deploy(cluster.kubectl, namespace, http_deployment("web", replicas=1))
-    for args in (["record", "deploy/web", "--duration", "3s"], ["rollback", "deploy/web"],
-                 ["status", "deploy/web"]):
+    for args in (["record", "deploy/web", "--duration", "3s"], ["rollback", "deploy/web"], ["status", "deploy/web"]):
         result = cli(nobody, *args, cwd=tmp_path)
         assert result.returncode == 5, result.stderr
         lines = result.stderr.splitlines()

@@ -78,9 +78,7 @@ def test_record_http_server_applies_a_working_profile(cluster: Any, namespace: s
     assert len(pods) == 2
     for pod in pods:
         # the pods run with the recorded profile ...
-        assert (
-            pod["spec"]["containers"][0]["securityContext"]["seccompProfile"]["localhostProfile"] == localhost
-        )
+        assert pod["spec"]["containers"][0]["securityContext"]["seccompProfile"]["localhostProfile"] == localhost
         # ... answer as before ...
         assert pod_answers(pod["status"]["podIP"]) in answers_before
         # ... and a syscall never made while recording (mknodat) is refused with EPERM.
@@ -126,9 +124,7 @@ def test_record_http_server_applies_a_working_profile(cluster: Any, namespace: s
     assert ORIGINAL not in (after["metadata"].get("annotations") or {})
 
 
-def test_two_containers_and_an_init_container_get_their_profiles(
-    cluster: Any, namespace: str, tmp_path: Path
-) -> None:
+def test_two_containers_and_an_init_container_get_their_profiles(cluster: Any, namespace: str, tmp_path: Path) -> None:
     kubectl = cluster.kubectl
     manifest = http_deployment(
         "duo",
@@ -308,9 +304,7 @@ def deny_localhost_policy(namespace: str) -> list[dict[str, Any]]:
     ]
 
 
-def test_apply_server_dry_run_sends_the_patch_and_changes_nothing(
-    cluster: Any, namespace: str, tmp_path: Path
-) -> None:
+def test_apply_server_dry_run_sends_the_patch_and_changes_nothing(cluster: Any, namespace: str, tmp_path: Path) -> None:
     """``--dry-run=server`` sends the patch with dryRun=All: admission sees it (a policy that refuses
     Localhost profiles refuses it, which a client dry run never asks), and nothing changes."""
     kubectl = cluster.kubectl
@@ -437,9 +431,7 @@ def test_sigint_in_each_phase_leaves_the_cluster_as_it_was(
     assert_left_nothing(cluster, namespace, "irq", original)
 
 
-def test_sigint_while_tracing_stops_and_writes_the_profile(
-    cluster: Any, namespace: str, tmp_path: Path
-) -> None:
+def test_sigint_while_tracing_stops_and_writes_the_profile(cluster: Any, namespace: str, tmp_path: Path) -> None:
     kubectl = cluster.kubectl
     before = deploy(kubectl, namespace, http_deployment("trace", replicas=1))
     run = Running(cluster.kubeconfig, "record", "deploy/trace", "-n", namespace, "--no-apply", cwd=tmp_path)
@@ -464,9 +456,7 @@ def test_kill_9_then_rollback_and_cleanup(cluster: Any, namespace: str, tmp_path
     assert seccomp_settings(stuck)["containers/web"]["localhostProfile"].endswith("killed-log.json")
     assert our_pods_left(kubectl)
 
-    again = cli(
-        cluster.kubeconfig, "record", "deploy/killed", "-n", namespace, "--duration", "3s", cwd=tmp_path
-    )
+    again = cli(cluster.kubeconfig, "record", "deploy/killed", "-n", namespace, "--duration", "3s", cwd=tmp_path)
     assert again.returncode != 0 and "already running" in again.stderr
 
     cli_ok(cluster.kubeconfig, "rollback", "deploy/killed", "-n", namespace, cwd=tmp_path)

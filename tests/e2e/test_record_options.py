@@ -27,9 +27,7 @@ from seccomp_helpers import (
 pytestmark = pytest.mark.cluster
 
 
-def test_kubeconfig_files_context_and_namespace_like_kubectl(
-    cluster: Any, namespace: str, tmp_path: Path
-) -> None:
+def test_kubeconfig_files_context_and_namespace_like_kubectl(cluster: Any, namespace: str, tmp_path: Path) -> None:
     deploy(cluster.kubectl, namespace, http_deployment("web", replicas=1))
     admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
     # first file: only a context (and a current-context) naming the cluster and user of the second
@@ -78,9 +76,7 @@ def test_kubeconfig_files_context_and_namespace_like_kubectl(
         )
 
     # --context picks the context, whose namespace is used without -n
-    result = run(
-        "status", "deploy/web", "--context", "team", "--no-nodes", "-o", "json", kubeconfig_env=merged
-    )
+    result = run("status", "deploy/web", "--context", "team", "--no-nodes", "-o", "json", kubeconfig_env=merged)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["containers"][0]["namespace"] == namespace
     # the merged current-context (from the first file) points at kube-system: web is not there
@@ -110,9 +106,7 @@ def test_kubeconfig_files_context_and_namespace_like_kubectl(
         cli_ok(Path(cluster.kubeconfig), "status", "-A", "--no-nodes", "-o", "yaml", cwd=tmp_path).stdout
     )["containers"]
     expected = {"namespace": namespace, "kind": "Deployment", "name": "web", "container": "web", "type": "unset"}
-    assert expected.items() <= next(
-        r for r in rows if r["namespace"] == namespace
-    ).items()
+    assert expected.items() <= next(r for r in rows if r["namespace"] == namespace).items()
     assert all(r["type"] in ("unset", "RuntimeDefault", "Unconfined", "Localhost") for r in rows)
 
 
@@ -170,7 +164,4 @@ def test_image_flag_is_used_for_node_pods(cluster: Any, namespace: str, tmp_path
     assert "python3: not found" in result.stderr
     assert "--image must name an image with python3" in result.stderr
     assert "Traceback" not in result.stderr
-    assert (
-        seccomp_settings(cluster.kubectl.json("get", "deploy", "img", "-n", namespace))["containers/web"]
-        is None
-    )
+    assert seccomp_settings(cluster.kubectl.json("get", "deploy", "img", "-n", namespace))["containers/web"] is None

@@ -58,12 +58,20 @@ def podman(runtime: str, *args: str, check: bool = True, timeout: float = 120) -
     return result
 
 
-def run_args(
-    profile: Path, rootfs: Path, *extra: str, network: str = "none", name: Optional[str] = None
-) -> list[str]:
+def run_args(profile: Path, rootfs: Path, *extra: str, network: str = "none", name: Optional[str] = None) -> list[str]:
     """``podman run`` options, then ``--rootfs DIR`` (it takes no value: options go first)."""
-    args = ["run", "--network", network, "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
-            "--security-opt", f"seccomp={profile}", *extra]
+    args = [
+        "run",
+        "--network",
+        network,
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=32768:32768",
+        "--security-opt",
+        f"seccomp={profile}",
+        *extra,
+    ]
     if name:
         args += ["--name", name]
     return [*args, "--rootfs", str(rootfs)]
@@ -103,8 +111,17 @@ def python_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = Path(os.path.realpath("/usr/bin/python3"))
     version = python.name  # python3.11
     stdlib = Path("/usr/lib") / version
-    skip = shutil.ignore_patterns("test", "idlelib", "tkinter", "ensurepip", "__pycache__", "site-packages",
-                                  "dist-packages", "lib2to3", "turtledemo")
+    skip = shutil.ignore_patterns(
+        "test",
+        "idlelib",
+        "tkinter",
+        "ensurepip",
+        "__pycache__",
+        "site-packages",
+        "dist-packages",
+        "lib2to3",
+        "turtledemo",
+    )
     shutil.copytree(stdlib, root / stdlib.relative_to("/"), ignore=skip, symlinks=True)
     binaries = [python, *sorted((stdlib / "lib-dynload").glob("_ctypes*.so"))]
     libraries: set[str] = set()

@@ -48,11 +48,26 @@ def fetch(method: str, path: str) -> dict[str, object]:
 
 
 started = subprocess.run(
-    [*GLOBAL, "run", "--detach", "--name", name, "--network", "host",
-     "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
-     "--security-opt", f"seccomp={profile}", "--rootfs", rootfs,
-     *SERVERS[server]],
-    capture_output=True, text=True,
+    [
+        *GLOBAL,
+        "run",
+        "--detach",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=32768:32768",
+        "--security-opt",
+        f"seccomp={profile}",
+        "--rootfs",
+        rootfs,
+        *SERVERS[server],
+    ],
+    capture_output=True,
+    text=True,
 )
 if started.returncode != 0:
     subprocess.run([*GLOBAL, "rm", "--force", name], capture_output=True)
@@ -68,8 +83,16 @@ try:
             if time.monotonic() > deadline:
                 logs = subprocess.run([*GLOBAL, "logs", name], capture_output=True, text=True)
                 state = subprocess.run(
-                    [*GLOBAL, "inspect", "--format", "{{.State.Status}} exit={{.State.ExitCode}} {{.State.Error}}",
-                     name], capture_output=True, text=True)
+                    [
+                        *GLOBAL,
+                        "inspect",
+                        "--format",
+                        "{{.State.Status}} exit={{.State.ExitCode}} {{.State.Error}}",
+                        name,
+                    ],
+                    capture_output=True,
+                    text=True,
+                )
                 sys.exit(f"httpd never answered: {state.stdout} logs: {logs.stdout} {logs.stderr}")
             time.sleep(0.2)
     answers = [{"request": f"{method} {path}", **fetch(method, path)} for method, path in REQUESTS]

@@ -54,15 +54,32 @@ def test_short_lived_children_are_attributed(
 ) -> None:
     """A shell script running /bin/true 50 times: every child gone before its records are read."""
     container = create_container(
-        runtime, log_profile, rootfs, "/bin/sh", "-c",
+        runtime,
+        log_profile,
+        rootfs,
+        "/bin/sh",
+        "-c",
         "sleep 2; i=0; while [ $i -lt 50 ]; do /bin/true; i=$((i+1)); done; /bin/sync; :",  # not exec-optimized
     )
     tracked = Agent(tmp_path, "--source", "netlink", "--container", container)
     untracked = Agent(tmp_path, "--source", "netlink", "--container", container, "--no-proc-connector")
     agents += [tracked, untracked]
     process = subprocess.Popen(
-        ["podman", "--runtime", runtime, "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-         "start", "--attach", container], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            "podman",
+            "--runtime",
+            runtime,
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+            "start",
+            "--attach",
+            container,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     # Let both agents see the shell start, then stop them while the children live and die.
     tracked.wait_for(lambda e: e["event"] == "syscall" and e["comm"] == "sleep", "the shell's first child")
     untracked.wait_for(lambda e: e["event"] == "syscall" and e["comm"] == "sleep", "the shell's first child")
@@ -97,8 +114,21 @@ def test_two_containers_at_once_are_separated(
     first = create_container("crun", log_profile, rootfs, "/bin/sh", "-c", "sleep 1; sync; sleep 1")
     second = create_container("runc", log_profile, rootfs, "/bin/sh", "-c", "sleep 1; mkdir /tmp/x; sleep 1")
     runs = [
-        subprocess.Popen(["podman", "--runtime", runtime, "--cgroup-manager", "cgroupfs", "--events-backend",
-                          "file", "start", "--attach", container], stdout=subprocess.DEVNULL)
+        subprocess.Popen(
+            [
+                "podman",
+                "--runtime",
+                runtime,
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+                "start",
+                "--attach",
+                container,
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         for runtime, container in (("crun", first), ("runc", second))
     ]
     try:
@@ -165,11 +195,14 @@ def test_unknown_syscall_number_is_reported_by_number(
     """A container calls syscall 999, which no table names: an ``unknown`` event, once."""
     agent = Agent(tmp_path, "--source", "netlink")
     agents.append(agent)
-    code = ("import ctypes; libc = ctypes.CDLL(None, use_errno=True)\n"
-            "for _ in range(3): print(libc.syscall(999), ctypes.get_errno())")
+    code = (
+        "import ctypes; libc = ctypes.CDLL(None, use_errno=True)\n"
+        "for _ in range(3): print(libc.syscall(999), ctypes.get_errno())"
+    )
     name = unique("unknown")
-    result = podman("crun", *run_args(log_profile, python_rootfs, "--rm", name=name),
-                    "/usr/bin/python3", "-c", code, check=False)
+    result = podman(
+        "crun", *run_args(log_profile, python_rootfs, "--rm", name=name), "/usr/bin/python3", "-c", code, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["-1", "38"] * 3  # ENOSYS: the filter logged it, the kernel has none
     events = agent.stop()
@@ -233,7 +266,9 @@ def test_burst_nothing_lost_with_netlink_and_with_auditd(
     for events in (by_netlink, by_auditd):
         counters = final_counters(events)
         assert (counters["lost"], counters["overruns"], counters["malformed"]) == (0, 0, 0), (
-            final_counters(by_netlink), final_counters(by_auditd))
+            final_counters(by_netlink),
+            final_counters(by_auditd),
+        )
     assert own_records(by_netlink) >= 20_000
     assert own_records(by_auditd) == own_records(by_netlink)
     assert syscalls_of(by_auditd, container) == syscalls_of(by_netlink, container)
@@ -281,8 +316,21 @@ def test_kmsg_loss_count_matches_serial_gaps(
             if serial is not None:
                 kmsg_serials.add(serial)
 
-    run = subprocess.Popen(["podman", "--runtime", "crun", "--cgroup-manager", "cgroupfs", "--events-backend",
-                            "file", "start", "--attach", container], stdout=subprocess.DEVNULL)
+    run = subprocess.Popen(
+        [
+            "podman",
+            "--runtime",
+            "crun",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+            "start",
+            "--attach",
+            container,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         while run.poll() is None:
             select.select([fd for fd in (truth.fileno(), kmsg.fileno()) if fd is not None], [], [], 0.1)
@@ -293,8 +341,12 @@ def test_kmsg_loss_count_matches_serial_gaps(
         while time.monotonic() < deadline:
             time.sleep(0.1)
             drain()
-        subprocess.run(["/usr/bin/python3", str(REPO / "tests" / "fixtures" / "exercise.py"), "log"],
-                       capture_output=True, timeout=60, check=True)
+        subprocess.run(
+            ["/usr/bin/python3", str(REPO / "tests" / "fixtures" / "exercise.py"), "log"],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
         deadline = time.monotonic() + 1
         while time.monotonic() < deadline:
             time.sleep(0.1)
@@ -339,8 +391,9 @@ def test_vanished_pid_and_bad_lines_are_counted_not_fatal(tmp_path: Path, agents
     agents.append(agent)
     capture = NetlinkSource()
     agent.pause()
-    exercise = subprocess.Popen(["/usr/bin/python3", str(REPO / "tests" / "fixtures" / "exercise.py"), "log"],
-                                stdout=subprocess.DEVNULL)
+    exercise = subprocess.Popen(
+        ["/usr/bin/python3", str(REPO / "tests" / "fixtures" / "exercise.py"), "log"], stdout=subprocess.DEVNULL
+    )
     assert exercise.wait(timeout=60) == 0
     agent.resume()
     time.sleep(0.5)
@@ -356,7 +409,9 @@ def test_vanished_pid_and_bad_lines_are_counted_not_fatal(tmp_path: Path, agents
     stream = [real[0], real[1][: len(real[1]) // 2], b"\x00\xff\xfe\x1d binary \x80", *real[2:]]
     piped = subprocess.run(
         [sys.executable, "-m", "kubectl_seccomp.agent", "follow", "--source", "auditlog", "--audit-log", "-"],
-        input=b"\n".join(stream) + b"\n", capture_output=True, timeout=60,
+        input=b"\n".join(stream) + b"\n",
+        capture_output=True,
+        timeout=60,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert piped.returncode == 0, piped.stderr
@@ -382,8 +437,12 @@ def test_bundle_follows_a_container_with_python39(
     events = agent.stop()
     assert "sync" in syscalls_of(events, container)
     assert {e["comm"] for e in events if e["event"] == "syscall" and e["container"] == container} >= {"sync"}
-    refused = subprocess.run([python, "-I", str(pyz), "install", "--root", str(tmp_path / "root"), "../x.json"],
-                             input=b"{}", capture_output=True, timeout=60)
+    refused = subprocess.run(
+        [python, "-I", str(pyz), "install", "--root", str(tmp_path / "root"), "../x.json"],
+        input=b"{}",
+        capture_output=True,
+        timeout=60,
+    )
     assert refused.returncode == 1 and refused.stderr.startswith(b"error: ")
     assert not (tmp_path / "x.json").exists()
 
@@ -392,8 +451,9 @@ def send_user_message(text: str) -> None:
     """An AUDIT_USER message through the kernel (what ``auditctl -m TEXT`` sends), acknowledged."""
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_AUDIT) as sock:
         payload = text.encode() + b"\0"
-        sock.sendto(struct.pack("=IHHII", 16 + len(payload), AUDIT_USER, NLM_F_REQUEST | NLM_F_ACK, 1, 0) + payload,
-                    (0, 0))
+        sock.sendto(
+            struct.pack("=IHHII", 16 + len(payload), AUDIT_USER, NLM_F_REQUEST | NLM_F_ACK, 1, 0) + payload, (0, 0)
+        )
         _length, msg_type, _flags, _seq, _pid, error = struct.unpack_from("=IHHIIi", sock.recv(4096))
         assert (msg_type, error) == (NLMSG_ERROR, 0), f"the kernel refused the AUDIT_USER message: {error}"
 

@@ -19,10 +19,10 @@ from tests.host.conftest import REPO, podman, run_args, unique
 pytestmark = pytest.mark.host
 
 
-
 def mkdir() -> list[str]:
     """A command that needs mkdir(at) and fails visibly without it (a new name: the rootfs persists)."""
     return ["/bin/mkdir", f"/tmp/{unique('made')}"]
+
 
 PODMAN = ["podman", "--runtime", "crun", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
 

@@ -35,8 +35,11 @@ def free_port() -> int:
 SERVERS = {
     # server: (expected statuses, a command needing a syscall the server never makes, those syscalls)
     "busybox": ([200, 200, 200, 404, 200, 200], ["/bin/mkdir", "/tmp/new"], {"mkdir", "mkdirat"}),
-    "python": ([200, 200, 200, 404, 404, 404],  # (no CGI) ; python writes __pycache__: it does mkdir
-               ["/usr/bin/python3", "-c", "import os; os.symlink('/www', '/tmp/link')"], {"symlink", "symlinkat"}),
+    "python": (
+        [200, 200, 200, 404, 404, 404],  # (no CGI) ; python writes __pycache__: it does mkdir
+        ["/usr/bin/python3", "-c", "import os; os.symlink('/www', '/tmp/link')"],
+        {"symlink", "symlinkat"},
+    ),
 }
 
 
@@ -49,13 +52,15 @@ def test_record_server_then_enforce(
     statuses, unrecorded_command, unrecorded_syscalls = SERVERS[server]
     port = str(free_port())
     recorded_answers = tmp_path / "recorded.json"
-    recording = record_local(LocalOptions(
-        command=(sys.executable, SESSION, runtime, "{log_profile}", str(root), port, str(recorded_answers), server),
-        output_dir=tmp_path / "profiles",
-        source="netlink",
-        settle=1.5,
-        log_denials=runtime != "runc",  # runc 1.1: "seccomp flags are not yet supported by runc"
-    ))
+    recording = record_local(
+        LocalOptions(
+            command=(sys.executable, SESSION, runtime, "{log_profile}", str(root), port, str(recorded_answers), server),
+            output_dir=tmp_path / "profiles",
+            source="netlink",
+            settle=1.5,
+            log_denials=runtime != "runc",  # runc 1.1: "seccomp flags are not yet supported by runc"
+        )
+    )
     assert recording.exit_code == 0
     assert recording.counters["lost"] == 0
     # Other containers on this host (a test cluster) may log too: take ours.
@@ -73,7 +78,9 @@ def test_record_server_then_enforce(
     enforced_answers = tmp_path / "enforced.json"
     result = subprocess.run(
         [sys.executable, SESSION, runtime, str(profile_path), str(root), port, str(enforced_answers), server],
-        capture_output=True, text=True, timeout=180,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr
     recorded = json.loads(recorded_answers.read_text())["answers"]

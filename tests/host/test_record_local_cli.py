@@ -21,12 +21,33 @@ def test_record_local_command_writes_one_profile_per_container(rootfs: Path, tmp
     app.command("version")(lambda: None)  # a second command: typer then expects the subcommand name
     name = unique("cli")
     podman = ["podman", "--runtime", "crun", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
-    result = CliRunner().invoke(app, [
-        "record-local", "--profile-dir", str(tmp_path / "out"), "--source", "netlink", "--",
-        *podman, "run", "--rm", "--name", name, "--network", "none",
-        "--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768",
-        "--security-opt", "seccomp={log_profile}", "--rootfs", str(rootfs), "/bin/sync",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "record-local",
+            "--profile-dir",
+            str(tmp_path / "out"),
+            "--source",
+            "netlink",
+            "--",
+            *podman,
+            "run",
+            "--rm",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=20000:20000",
+            "--ulimit",
+            "nproc=32768:32768",
+            "--security-opt",
+            "seccomp={log_profile}",
+            "--rootfs",
+            str(rootfs),
+            "/bin/sync",
+        ],
+    )
     assert result.exit_code == 0, (result.output, result.exception)
     assert "command exit code 0" in result.output
     profiles = [json.loads(path.read_text()) for path in (tmp_path / "out").glob("*.json")]

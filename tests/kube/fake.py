@@ -182,8 +182,12 @@ class FakeKube(KubeApi):
                 "uid": f"uid-pod-{name}-{next(_counter)}",
                 "labels": labels,
                 "ownerReferences": [
-                    {"kind": owner["kind"], "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
-                     "controller": True}
+                    {
+                        "kind": owner["kind"],
+                        "name": owner["metadata"]["name"],
+                        "uid": owner["metadata"]["uid"],
+                        "controller": True,
+                    }
                 ],
             },
             "spec": spec,
@@ -201,8 +205,10 @@ class FakeKube(KubeApi):
         revision = hashlib.sha256(json.dumps(owner["spec"]["template"], sort_keys=True).encode()).hexdigest()[:8]
         broken = self.break_rollout is not None and self.break_rollout(owner)
         if kind == STATEFULSET:
-            slots = [(f"{meta['name']}-{i}", self.nodes[i % len(self.nodes)]["metadata"]["name"])
-                     for i in range(owner["spec"].get("replicas", 1))]
+            slots = [
+                (f"{meta['name']}-{i}", self.nodes[i % len(self.nodes)]["metadata"]["name"])
+                for i in range(owner["spec"].get("replicas", 1))
+            ]
             label = {"controller-revision-hash": revision}
         else:
             slots = [(f"{meta['name']}-{n['metadata']['name']}", n["metadata"]["name"]) for n in self.nodes]
@@ -242,8 +248,11 @@ class FakeKube(KubeApi):
         meta = job["metadata"]
         selector = {"batch.kubernetes.io/controller-uid": meta["uid"]}
         job["spec"]["selector"] = {"matchLabels": selector}
-        labels = {**(job["spec"]["template"].get("metadata") or {}).get("labels", {}), **selector,
-                  "job-name": meta["name"]}
+        labels = {
+            **(job["spec"]["template"].get("metadata") or {}).get("labels", {}),
+            **selector,
+            "job-name": meta["name"],
+        }
         pods = [
             self._pod(job, f"{meta['name']}-run", self.nodes[0]["metadata"]["name"], labels, broken=False, done=True)
         ]
@@ -255,9 +264,9 @@ class FakeKube(KubeApi):
             self.pods[(meta["namespace"], pod["metadata"]["name"])] = pod
         if self.on_job is not None:
             self.on_job(job, pods)
-        job["status"] = {} if self.jobs_pull_fail else {
-            "succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]
-        }
+        job["status"] = (
+            {} if self.jobs_pull_fail else {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+        )
 
     def emit(self, node: str, line: str) -> None:
         """Send one agent line from the follower pod running on ``node``."""
@@ -311,8 +320,7 @@ class FakeKube(KubeApi):
                         "name": c["name"],
                         "ready": not broken,
                         "restartCount": 0,
-                        "containerID": "containerd://"
-                        + hashlib.sha256(f"{name}/{c['name']}".encode()).hexdigest(),
+                        "containerID": "containerd://" + hashlib.sha256(f"{name}/{c['name']}".encode()).hexdigest(),
                         "state": {"waiting": {"reason": "CreateContainerError", "message": "seccomp says no"}}
                         if broken and key == "containers"
                         else {"running": {}},
@@ -451,9 +459,7 @@ class FakeKube(KubeApi):
     def list_replicasets(self, namespace: str, label_selector: str) -> list[Obj]:
         return [copy.deepcopy(r) for (ns, _), r in self.replicasets.items() if ns == namespace]
 
-    def list_pods(
-        self, namespace: Optional[str], label_selector: str = "", field_selector: str = ""
-    ) -> list[Obj]:
+    def list_pods(self, namespace: Optional[str], label_selector: str = "", field_selector: str = "") -> list[Obj]:
         return [
             copy.deepcopy(p)
             for (ns, _), p in self.pods.items()
@@ -636,9 +642,7 @@ def container_id(pod: str, container: str) -> str:
 def web_deployment(
     name: str = "web", replicas: int = 2, extra_containers: tuple[str, ...] = (), init: tuple[str, ...] = ()
 ) -> Obj:
-    containers = [{"name": "web", "image": "python"}] + [
-        {"name": c, "image": "busybox"} for c in extra_containers
-    ]
+    containers = [{"name": "web", "image": "python"}] + [{"name": c, "image": "busybox"} for c in extra_containers]
     spec: Obj = {"containers": containers}
     if init:
         spec["initContainers"] = [{"name": c, "image": "busybox"} for c in init]

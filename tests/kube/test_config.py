@@ -20,8 +20,7 @@ def write(
 ) -> Path:
     data: dict[str, object] = {
         "clusters": [
-            {"name": c, "cluster": {"server": f"https://{c}:6443", "certificate-authority": ca}}
-            for c in clusters
+            {"name": c, "cluster": {"server": f"https://{c}:6443", "certificate-authority": ca}} for c in clusters
         ],
         "users": [{"name": "u", "user": {"token": "t"}}],
         "contexts": [{"name": name, "context": ctx} for name, ctx in contexts.items()],

@@ -176,9 +176,7 @@ def test_a_followed_log_outlives_the_call_timeout_and_ends_when_the_server_goes_
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         config = tmp_path / "config"
-        config.write_text(
-            kubeconfig(config, server.server_address[1]).read_text().replace("https://", "http://")
-        )
+        config.write_text(kubeconfig(config, server.server_address[1]).read_text().replace("https://", "http://"))
         api = ClientApi(api_client(resolve(ConnectionOptions(kubeconfig=str(config)))),
                         Timeouts(connect=5, call=0.5, stream=8))  # fmt: skip
         lines: list[str] = []

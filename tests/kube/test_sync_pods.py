@@ -80,9 +80,10 @@ def test_sync_keeps_what_is_still_used_adds_the_new_and_cleanup_removes_it_all()
     assert result.profiles == (new,) and set(result.dropped) == {A, B}
     configmap = api.get_support_object("ConfigMap", settings.namespace, sp.SYNC_NAME)
     assert sp.synced_profiles(configmap) == {new: TEXT}
-    assert api.get_object(DAEMONSET, settings.namespace, sp.SYNC_NAME)["spec"]["template"]["spec"][
-        "serviceAccountName"
-    ] == sp.SYNC_NAME
+    assert (
+        api.get_object(DAEMONSET, settings.namespace, sp.SYNC_NAME)["spec"]["template"]["spec"]["serviceAccountName"]
+        == sp.SYNC_NAME
+    )
     assert api.get_support_object("ClusterRoleBinding", settings.namespace, sp.SYNC_NAME)
     assert remove_sync(api, settings, SilentReporter()) == 5
     assert remove_sync(api, settings, SilentReporter()) == 0
@@ -97,8 +98,13 @@ def test_a_sync_pod_that_refused_its_configmap_is_reported_as_tampered() -> None
     api = FakeKube()
     settings = NodeSettings()
     line = json.dumps(
-        {"event": "payload-tampered", "configmap": sp.SYNC_NAME, "key": "p-1.json", "expected": "a" * 64,
-         "found": "b" * 64}
+        {
+            "event": "payload-tampered",
+            "configmap": sp.SYNC_NAME,
+            "key": "p-1.json",
+            "expected": "a" * 64,
+            "found": "b" * 64,
+        }
     )
     api.pods[(settings.namespace, "sync-x")] = {
         "metadata": {"name": "sync-x", "namespace": settings.namespace, "labels": dict(sp.LABELS)},

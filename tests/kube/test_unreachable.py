@@ -24,8 +24,14 @@ from tests.kube.servers import assert_one_short_error, kubeconfig, run_cli, self
 class _Forbidden(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body = json.dumps(
-            {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "no", "reason": "Forbidden",
-             "code": 403}
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "status": "Failure",
+                "message": "no",
+                "reason": "Forbidden",
+                "code": 403,
+            }
         ).encode()
         self.send_response(403)
         self.send_header("Content-Type", "application/json")

@@ -43,9 +43,7 @@ def test_seccomp_ops_add_replace_and_remove() -> None:
 def test_annotation_ops_escape_and_create_the_map() -> None:
     d = deployment()
     d["metadata"].pop("annotations", None)
-    patched = json_patch(
-        d, wl.annotation_ops(d, {wl.ORIGINAL_ANNOTATION: "x", wl.RECORDING_ANNOTATION: None})
-    )
+    patched = json_patch(d, wl.annotation_ops(d, {wl.ORIGINAL_ANNOTATION: "x", wl.RECORDING_ANNOTATION: None}))
     assert patched["metadata"]["annotations"] == {wl.ORIGINAL_ANNOTATION: "x"}
     ops = wl.annotation_ops(patched, {wl.ORIGINAL_ANNOTATION: None})
     assert ops == [{"op": "remove", "path": "/metadata/annotations/kubectl-seccomp.io~1original"}]
@@ -55,9 +53,7 @@ def test_originals_round_trip_and_restore() -> None:
     d = deployment(securityContext={"seccompProfile": {"type": "Unconfined"}})
     originals = wl.current_originals(d)
     assert wl.Originals.from_json(originals.to_json()) == originals
-    changed = json_patch(
-        d, wl.seccomp_ops(d, {("web", False): wl.localhost("x"), ("setup", True): wl.localhost("y")})
-    )
+    changed = json_patch(d, wl.seccomp_ops(d, {("web", False): wl.localhost("x"), ("setup", True): wl.localhost("y")}))
     changed["metadata"]["annotations"] = {wl.ORIGINAL_ANNOTATION: originals.to_json()}
     restored = json_patch(changed, wl.restore_ops(changed, originals))
     assert wl.current_originals(restored) == originals

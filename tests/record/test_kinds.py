@@ -220,9 +220,7 @@ def test_status_lists_every_kind_and_counts_types(kube: FakeKube, tmp_path: Path
     runtime["spec"]["template"]["spec"]["securityContext"] = {"seccompProfile": {"type": "RuntimeDefault"}}
     kube.add(NS, runtime)
     kube.add(NS, {"kind": POD, "metadata": {"name": "solo"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})
-    report = status(
-        kube, namespace=None, name=None, settings=NodeSettings(), check_nodes=False, reporter=Reporter()
-    )
+    report = status(kube, namespace=None, name=None, settings=NodeSettings(), check_nodes=False, reporter=Reporter())
     kinds = [(r.kind, r.name) for r in report.rows]
     assert kinds == [
         (DEPLOYMENT, "web"),

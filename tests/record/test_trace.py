@@ -89,9 +89,7 @@ def test_denied_calls_are_left_out_unless_asked_and_runtime_calls_are_marked(inc
 
 def test_view_sums_counters_of_all_nodes_and_lists_newest_names() -> None:
     state = TraceState(wanted=frozenset({"web"}))
-    state.set_targets(
-        {CID: Target("web-1", "web", False, "n1"), "c" * 64: Target("web-2", "web", False, "n2")}
-    )
+    state.set_targets({CID: Target("web-1", "web", False, "n1"), "c" * 64: Target("web-2", "web", False, "n2")})
     state.feed("n1", Start("n1", "netlink", 1))
     state.feed("n1", Counters(records=10, lost=1, unattributed=2))
     state.feed("n2", Counters(records=5, lost=0, unattributed=1))
@@ -118,7 +116,7 @@ def test_contract_agent_writer_to_cli_reader() -> None:
     scanner = AuditScanner()
     for number in (0, 999):  # read(2), and a number no table names
         key = scanner.feed_line_key(
-            f'type=SECCOMP msg=audit(1.0:{7 + number}): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=42 '
+            f"type=SECCOMP msg=audit(1.0:{7 + number}): auid=4294967295 uid=0 gid=0 ses=4294967295 pid=42 "
             f'comm="python3" exe="/usr/bin/python3" sig=0 arch=c000003e syscall={number} compat=0 ip=0x0 '
             "code=0x7ffc0000"
         )

@@ -122,9 +122,7 @@ def test_record_writes_merged_profiles_and_applies_them(kube: FakeKube, tmp_path
     }
     assert settings["web"]["localhostProfile"].startswith(f"kubectl-seccomp/{NS}/web-web-")  # named by content
     assert wl.RECORDING_ANNOTATION not in deployment["metadata"]["annotations"]
-    assert wl.read_originals(deployment) == wl.Originals(
-        None, {"web": None, "sidecar": None}, {"setup": None}
-    )
+    assert wl.read_originals(deployment) == wl.Originals(None, {"web": None, "sidecar": None}, {"setup": None})
     # node work: log profile installed, followers, profiles installed, log profile removed
     scripts = [" ".join(cmd) for _node, cmd in kube.node_commands]
     follow = [s for s in scripts if " follow " in s]
@@ -194,8 +192,11 @@ def note_order(kube: FakeKube, order: list[str], *, looks_without_containers: in
             pending.append(replacement)
 
     def listing(namespace: Optional[str], label_selector: str = "", field_selector: str = "") -> list[Any]:
-        if pending and looks_without_containers == sum(1 for entry in order if entry == "listed") and \
-                (NS, "web-replacement") in kube.pods:
+        if (
+            pending
+            and looks_without_containers == sum(1 for entry in order if entry == "listed")
+            and (NS, "web-replacement") in kube.pods
+        ):
             for entry in kube.pods[(NS, "web-replacement")]["status"]["containerStatuses"]:
                 entry["containerID"] = "containerd://" + "ab" * 32
             order.append("replacement has its containers")
@@ -287,10 +288,7 @@ def test_interrupt_during_rollout_restores_the_deployment(kube: FakeKube, tmp_pa
     original = kube.add_deployment(NS, web_deployment())
 
     def interrupt(deployment: dict[str, Any]) -> None:
-        if any(
-            (i.seccomp or {}).get("localhostProfile", "").endswith("-log.json")
-            for i in wl.containers(deployment)
-        ):
+        if any((i.seccomp or {}).get("localhostProfile", "").endswith("-log.json") for i in wl.containers(deployment)):
             kube.on_patch = None
             raise KeyboardInterrupt
 
@@ -322,11 +320,7 @@ def test_failed_apply_rolls_back_with_evidence(kube: FakeKube, tmp_path: Path) -
         (lambda d: d["spec"].update(paused=True), "is paused"),
         (lambda d: d["spec"].update(replicas=0), "0 replicas"),
         (
-            lambda d: (
-                d["metadata"]
-                .setdefault("annotations", {})
-                .update({wl.RECORDING_ANNOTATION: '{"since": "x"}'})
-            ),
+            lambda d: d["metadata"].setdefault("annotations", {}).update({wl.RECORDING_ANNOTATION: '{"since": "x"}'}),
             "already running",
         ),
     ],
@@ -354,9 +348,7 @@ def apply_read_only_profile(kube: FakeKube, tmp_path: Path) -> ApplyResult:
             }
         )
     )
-    return apply(
-        kube, ApplyOptions(NS, "web", str(profile), node=NodeSettings(pod_timeout=5), timeout=5), Reporter()
-    )
+    return apply(kube, ApplyOptions(NS, "web", str(profile), node=NodeSettings(pod_timeout=5), timeout=5), Reporter())
 
 
 def test_apply_then_rollback_returns_to_the_original(kube: FakeKube, tmp_path: Path) -> None:
@@ -379,8 +371,7 @@ def test_runc_init_calls_reach_every_container(kube: FakeKube, tmp_path: Path) -
 
     def on_patch(deployment: dict[str, Any]) -> None:
         if not any(
-            (i.seccomp or {}).get("localhostProfile", "").endswith("-log.json")
-            for i in wl.containers(deployment)
+            (i.seccomp or {}).get("localhostProfile", "").endswith("-log.json") for i in wl.containers(deployment)
         ):
             return
         pod = kube.template_pods(NS, "web")[0]
@@ -474,9 +465,7 @@ def test_calls_read_before_the_agents_answer_are_handed_over_again(kube: FakeKub
     assert second["remove"] == sorted(first["install"])
 
 
-def test_interrupt_while_the_agents_take_the_profiles_restores_the_deployment(
-    kube: FakeKube, tmp_path: Path
-) -> None:
+def test_interrupt_while_the_agents_take_the_profiles_restores_the_deployment(kube: FakeKube, tmp_path: Path) -> None:
     original = kube.add_deployment(NS, web_deployment(replicas=2))
     emit_on_log_rollout(kube, {"web": ["read"]})
 

@@ -154,9 +154,7 @@ def test_version_like_kubectl(capsys: pytest.CaptureFixture[str]) -> None:
 def test_o_name_prints_kind_group_name_once_each(capsys: pytest.CaptureFixture[str]) -> None:
     kube = FakeKube()
     kube.add_deployment("shop", web_deployment(replicas=1))
-    report = status(
-        kube, namespace="shop", name=None, settings=NodeSettings(), check_nodes=False, reporter=_Quiet()
-    )
+    report = status(kube, namespace="shop", name=None, settings=NodeSettings(), check_nodes=False, reporter=_Quiet())
     render.status_table(report, "name")
     assert capsys.readouterr().out == "deployment.apps/web\n"
     render.names([(DEPLOYMENT, "web"), (DAEMONSET, "agent"), (DEPLOYMENT, "web"), (POD, "solo")])

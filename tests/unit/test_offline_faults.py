@@ -200,14 +200,19 @@ def test_merge_and_diff_read_standard_input(
     ("make", "message"),
     [
         (lambda d: d / "missing.json", "no such file"),
-        (lambda d: (d / "garbage.json").write_text("not json") and d / "garbage.json",
-         "not JSON (Expecting value at line 1 column 1)"),
+        (
+            lambda d: (d / "garbage.json").write_text("not json") and d / "garbage.json",
+            "not JSON (Expecting value at line 1 column 1)",
+        ),
         (lambda d: Path("/dev/urandom"), "more than 4 MiB, too big to be a seccomp profile"),
     ],
     ids=["missing", "garbage", "urandom"],
 )
 def test_diff_exits_2_on_trouble_and_1_on_difference(
-    make, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # type: ignore[no-untyped-def]
+    make,
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
 ) -> None:
     good, other = tmp_path / "good.json", tmp_path / "other.json"
     good.write_text(profile_text("read"))
