@@ -82,6 +82,16 @@ def test_split_netlink_messages() -> None:
     assert split_netlink(b"\x01\x00") == []
 
 
+def follow_audit_log(path: str, *args: str, input: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    """The agent's ``follow`` on the audit log ``path`` (``-``: ``input``), run to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "kubectl_seccomp.agent", "follow", "--source", "auditlog", "--audit-log", path, *args],
+        input=input,
+        capture_output=True,
+        timeout=60,
+    )
+
+
 def test_follow_on_stdin_counts_bad_lines_and_never_crashes() -> None:
     good = (RECORDS / "audit-raw.log").read_bytes()
     bad = (
@@ -89,22 +99,7 @@ def test_follow_on_stdin_counts_bad_lines_and_never_crashes() -> None:
         b"\x00\x01\xff\xfe binary junk \x1d\x1d\n" + b"A" * 100_000 + b"\n"
     )
     stream = good[: len(good) // 2] + bad + good[len(good) // 2 :]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kubectl_seccomp.agent",
-            "follow",
-            "--source",
-            "auditlog",
-            "--audit-log",
-            "-",
-            "--no-proc-connector",
-        ],
-        input=stream,
-        capture_output=True,
-        timeout=60,
-    )
+    result = follow_audit_log("-", "--no-proc-connector", input=stream)
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert events[0]["event"] == "start" and events[0]["source"] == "auditlog"
@@ -117,20 +112,7 @@ def test_follow_on_stdin_counts_bad_lines_and_never_crashes() -> None:
 
 
 def test_follow_reports_a_fatal_error_as_an_event(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kubectl_seccomp.agent",
-            "follow",
-            "--source",
-            "auditlog",
-            "--audit-log",
-            str(tmp_path / "missing.log"),
-        ],
-        capture_output=True,
-        timeout=60,
-    )
+    result = follow_audit_log(str(tmp_path / "missing.log"))
     assert result.returncode == 1
     (event,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert event["event"] == "error" and "missing.log" in event["message"]

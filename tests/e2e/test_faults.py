@@ -209,7 +209,7 @@ def test_pods_added_by_a_scale_up_mid_record_are_traced(cluster: Any, namespace:
     assert code == 0, err
     summary = json.loads(out)
     (web,) = summary["containers"]
-    # 2 traced from the start, 4 added by the scale-up, 6 replacements for the shutdown's pods
+    # 2 traced from the start, 4 added by the scale-up (and the replacement of the pod stopped for the shutdown)
     assert web["pods"] >= 6, summary
     assert_applied(cluster, namespace, "web", tmp_path / "profiles" / namespace / "web-web.json", 6)
 

@@ -49,9 +49,14 @@ def host_ready() -> None:
         pytest.skip(reason)
 
 
+def podman_command(runtime: str, *args: str) -> list[str]:
+    """A podman command line with the flags that keep it off the cluster's cgroups and CNI."""
+    return ["podman", "--runtime", runtime, "--cgroup-manager", "cgroupfs", "--events-backend", "file", *args]
+
+
 def podman(runtime: str, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run podman with the flags that keep it off the cluster's cgroups and CNI."""
-    command = ["podman", "--runtime", runtime, "--cgroup-manager", "cgroupfs", "--events-backend", "file", *args]
+    """Run :func:`podman_command`; fail the test on an error unless ``check`` is false."""
+    command = podman_command(runtime, *args)
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed ({result.returncode}): {result.stderr}")

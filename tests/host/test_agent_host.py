@@ -30,6 +30,7 @@ from tests.host.conftest import (
     create_container,
     final_counters,
     podman,
+    podman_command,
     run_args,
     start_attached,
     syscalls_of,
@@ -65,18 +66,7 @@ def test_short_lived_children_are_attributed(
     untracked = Agent(tmp_path, "--source", "netlink", "--container", container, "--no-proc-connector")
     agents += [tracked, untracked]
     process = subprocess.Popen(
-        [
-            "podman",
-            "--runtime",
-            runtime,
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "file",
-            "start",
-            "--attach",
-            container,
-        ],
+        podman_command(runtime, "start", "--attach", container),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -115,18 +105,7 @@ def test_two_containers_at_once_are_separated(
     second = create_container("runc", log_profile, rootfs, "/bin/sh", "-c", "sleep 1; mkdir /tmp/x; sleep 1")
     runs = [
         subprocess.Popen(
-            [
-                "podman",
-                "--runtime",
-                runtime,
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "file",
-                "start",
-                "--attach",
-                container,
-            ],
+            podman_command(runtime, "start", "--attach", container),
             stdout=subprocess.DEVNULL,
         )
         for runtime, container in (("crun", first), ("runc", second))
@@ -317,18 +296,7 @@ def test_kmsg_loss_count_matches_serial_gaps(
                 kmsg_serials.add(serial)
 
     run = subprocess.Popen(
-        [
-            "podman",
-            "--runtime",
-            "crun",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "file",
-            "start",
-            "--attach",
-            container,
-        ],
+        podman_command("crun", "start", "--attach", container),
         stdout=subprocess.DEVNULL,
     )
     try:

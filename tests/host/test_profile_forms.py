@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.host.conftest import REPO, podman, run_args, unique
+from tests.host.conftest import REPO, podman, podman_command, run_args, unique
 
 pytestmark = pytest.mark.host
 
@@ -24,7 +24,7 @@ def mkdir() -> list[str]:
     return ["/bin/mkdir", f"/tmp/{unique('made')}"]
 
 
-PODMAN = ["podman", "--runtime", "crun", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+PODMAN = podman_command("crun")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

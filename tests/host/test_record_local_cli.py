@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from kubectl_seccomp.commands import record_local
-from tests.host.conftest import unique
+from tests.host.conftest import podman_command, unique
 
 pytestmark = pytest.mark.host
 
@@ -20,7 +20,7 @@ def test_record_local_command_writes_one_profile_per_container(rootfs: Path, tmp
     app.command("record-local")(record_local.command)
     app.command("version")(lambda: None)  # a second command: typer then expects the subcommand name
     name = unique("cli")
-    podman = ["podman", "--runtime", "crun", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+    podman = podman_command("crun")
     result = CliRunner().invoke(
         app,
         [
@@ -65,7 +65,7 @@ def test_o_json_prints_the_recording_and_the_old_o_dir_still_works(rootfs: Path,
     import sys
 
     repo = Path(__file__).resolve().parents[2]
-    podman = ["podman", "--runtime", "crun", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+    podman = podman_command("crun")
 
     def record(*flags: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
