@@ -250,8 +250,7 @@ class ClientApi(KubeApi):
 
     def _list(self, resource: str, namespace: Optional[str], call: Callable[[], Any]) -> list[Obj]:
         """The items of one list call (``call`` returns the raw, unpreloaded response)."""
-        data = self._call("list", resource, namespace, None, lambda: _json(call()))
-        return list(data.get("items") or [])
+        return list(self._object("list", resource, namespace, None, call).get("items") or [])
 
     def _kind_call(self, kind: str, verb: str) -> tuple[str, Callable[..., Any]]:
         """The client method for ``verb`` on ``kind``: (resource name, bound method)."""

@@ -19,6 +19,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
+
+# Run as a script (sys.path[0] is tests/host): the repository root makes the host tests' helpers
+# importable, so this container gets the same podman flags and options as theirs.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.host.conftest import podman_command, run_args
 
 runtime, profile, rootfs, port, answers_path = sys.argv[1:6]
 server = sys.argv[6] if len(sys.argv) > 6 else "busybox"
@@ -26,7 +32,7 @@ SERVERS = {
     "busybox": ["/bin/httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", "/www"],
     "python": ["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "--directory", "/www", port],
 }
-GLOBAL = ["podman", "--runtime", runtime, "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+GLOBAL = podman_command(runtime)
 name = f"httpd-{uuid.uuid4().hex[:8]}"
 REQUESTS = [
     ("GET", "/index.html"),
@@ -48,24 +54,7 @@ def fetch(method: str, path: str) -> dict[str, object]:
 
 
 started = subprocess.run(
-    [
-        *GLOBAL,
-        "run",
-        "--detach",
-        "--name",
-        name,
-        "--network",
-        "host",
-        "--ulimit",
-        "nofile=20000:20000",
-        "--ulimit",
-        "nproc=32768:32768",
-        "--security-opt",
-        f"seccomp={profile}",
-        "--rootfs",
-        rootfs,
-        *SERVERS[server],
-    ],
+    [*GLOBAL, *run_args(Path(profile), Path(rootfs), "--detach", network="host", name=name), *SERVERS[server]],
     capture_output=True,
     text=True,
 )
