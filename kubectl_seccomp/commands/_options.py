@@ -147,7 +147,12 @@ Image = Annotated[
     ),
 ]  # fmt: skip
 AgentNamespace = Annotated[
-    str, typer.Option("--agent-namespace", help="Namespace of the node pods (created if missing).")
+    str,
+    typer.Option(
+        "--agent-namespace",
+        envvar="KUBECTL_SECCOMP_AGENT_NAMESPACE",
+        help="Namespace of the node pods (created if missing).",
+    ),
 ]
 SeccompRoot = Annotated[
     str,

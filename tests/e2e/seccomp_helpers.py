@@ -23,7 +23,9 @@ from typing import Any, Optional
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-AGENT_NAMESPACE = "kubectl-seccomp"
+# The plugin's node pods go here; scripts/test.sh gives its second lane of cluster tests
+# a namespace of its own, so that each lane's "no node pod left" checks see only its own.
+AGENT_NAMESPACE = os.environ.get("KUBECTL_SECCOMP_AGENT_NAMESPACE", "kubectl-seccomp")
 PYTHON_IMAGE = "docker.io/library/python:3.12-slim"
 BUSYBOX_IMAGE = "docker.io/library/busybox:1.36"
 ORIGINAL = "kubectl-seccomp.io/original"
@@ -173,11 +175,15 @@ def wait_settled(kubectl: Any, namespace: str, name: str) -> dict[str, Any]:
     return kubectl.json("get", "deploy", name, "-n", namespace)  # type: ignore[no-any-return]
 
 
-def node_files(cluster: Any) -> dict[str, list[str]]:
-    """Files under kubectl-seccomp/ in every node's seccomp directory (host view)."""
+def node_files(cluster: Any, namespace: Optional[str] = None) -> dict[str, list[str]]:
+    """Files under kubectl-seccomp/ (or only kubectl-seccomp/NAMESPACE/) in every node's seccomp
+    directory (host view). Tests that look at files while other tests run beside them (the
+    lanes of scripts/test.sh) pass their namespace."""
     found: dict[str, list[str]] = {}
     for node in cluster.nodes:
         root = Path(node.seccomp_dir) / "kubectl-seccomp"
+        if namespace is not None:
+            root = root / namespace
         found[node.name] = (
             sorted(str(p.relative_to(node.seccomp_dir)) for p in root.rglob("*") if p.is_file())
             if root.exists()

@@ -137,7 +137,7 @@ def test_complain_watch_fold_enforce(cluster: Any, namespace: str, tmp_path: Pat
 
     # nothing of watch's stays: no agent pods, no file other than the applied ones
     assert our_pods(kubectl) == []
-    for files in node_files(cluster).values():
+    for files in node_files(cluster, namespace).values():
         assert not [f for f in files if f.endswith("-log.json")]
 
 

@@ -106,6 +106,8 @@ def test_an_agent_pod_deleted_mid_record_is_replaced_and_the_recording_is_partia
     assert len(ready_pods(kubectl, namespace, "web")) == 2
 
 
+# exclusive: it restarts a component the other lane's tests need (scripts/test.sh)
+@pytest.mark.exclusive
 def test_kube_apiserver_restarted_mid_record_and_mid_apply(cluster: Any, namespace: str, tmp_path: Path) -> None:
     kubectl = cluster.kubectl
     before = deploy(kubectl, namespace, http_deployment("web", replicas=2))
@@ -143,6 +145,8 @@ def test_kube_apiserver_restarted_mid_record_and_mid_apply(cluster: Any, namespa
     assert_applied(cluster, namespace, "web", profile, replicas=2)
 
 
+# exclusive: it restarts a component the other lane's tests need (scripts/test.sh)
+@pytest.mark.exclusive
 def test_kubelet_restarted_mid_record(cluster: Any, namespace: str, tmp_path: Path) -> None:
     kubectl = cluster.kubectl
     deploy(kubectl, namespace, http_deployment("web", replicas=2))
@@ -214,6 +218,8 @@ def test_pods_added_by_a_scale_up_mid_record_are_traced(cluster: Any, namespace:
     assert_applied(cluster, namespace, "web", tmp_path / "profiles" / namespace / "web-web.json", 6)
 
 
+# exclusive: a load test, not to be shared with the other lane (scripts/test.sh)
+@pytest.mark.exclusive
 def test_a_20_replica_deployment(cluster: Any, namespace: str, tmp_path: Path) -> None:
     kubectl = cluster.kubectl
     manifest = http_deployment("web", replicas=20)

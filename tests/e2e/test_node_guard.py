@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 from seccomp_helpers import EXEC_REQUESTS, cli, cli_ok, deploy, http_deployment, ready_pods, wait_settled
 
-pytestmark = pytest.mark.cluster
+# exclusive (scripts/test.sh): a node joins, node labels change, cleanup removes what no workload uses
+pytestmark = [pytest.mark.cluster, pytest.mark.exclusive]
 
 PREFIX = "profiles.kubectl-seccomp.io/"
 OWN_TERMS = [

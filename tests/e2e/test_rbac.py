@@ -64,6 +64,8 @@ def limited_user(cluster: Any, namespace: str, tmp_path: Path) -> Iterator[tuple
         kubectl.run("delete", "clusterrolebinding,clusterrole", SYNC, "--ignore-not-found", check=False)
 
 
+# exclusive (scripts/test.sh): apply --sync writes on every node, cleanup --profiles removes what no workload uses
+@pytest.mark.exclusive
 def test_the_documented_role_is_enough_for_every_command(
     cluster: Any, namespace: str, tmp_path: Path, limited_user: tuple[Path, Path]
 ) -> None:

@@ -70,7 +70,7 @@ def test_record_http_server_applies_a_working_profile(cluster: Any, namespace: s
     annotations = deployment["metadata"]["annotations"]
     assert RECORDING not in annotations
     assert json.loads(annotations[ORIGINAL])["containers"] == {"web": None}  # rollback target kept
-    for files in node_files(cluster).values():
+    for files in node_files(cluster, namespace).values():
         assert localhost in files
         assert not [f for f in files if f.endswith("-log.json")]
 
@@ -309,7 +309,7 @@ def test_apply_server_dry_run_sends_the_patch_and_changes_nothing(cluster: Any, 
     Localhost profiles refuses it, which a client dry run never asks), and nothing changes."""
     kubectl = cluster.kubectl
     before = deploy(kubectl, namespace, http_deployment("drys", replicas=1))
-    files_before = node_files(cluster)
+    files_before = node_files(cluster, namespace)
     profile = tmp_path / "p.json"
     profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_LOG", "architectures": ["SCMP_ARCH_X86_64"]}))
     args = ["apply", "deploy/drys", "-n", namespace, "-f", str(profile), "-o", "json"]
@@ -345,7 +345,7 @@ def test_apply_server_dry_run_sends_the_patch_and_changes_nothing(cluster: Any, 
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     assert seccomp_settings(after) == seccomp_settings(before)
-    assert node_files(cluster) == files_before  # nothing installed on the nodes
+    assert node_files(cluster, namespace) == files_before  # nothing installed on the nodes
     named = cli_ok(cluster.kubeconfig, "status", "-n", namespace, "--no-nodes", "-o", "name", cwd=tmp_path)
     assert named.stdout == "deployment.apps/drys\n"  # -o name, as kubectl get prints it
 
@@ -444,6 +444,8 @@ def test_sigint_while_tracing_stops_and_writes_the_profile(cluster: Any, namespa
     assert_left_nothing(cluster, namespace, "trace", seccomp_settings(before))
 
 
+# exclusive (scripts/test.sh): cleanup removes every log profile and node pod of ours
+@pytest.mark.exclusive
 def test_kill_9_then_rollback_and_cleanup(cluster: Any, namespace: str, tmp_path: Path) -> None:
     kubectl = cluster.kubectl
     before = deploy(kubectl, namespace, http_deployment("killed", replicas=1))

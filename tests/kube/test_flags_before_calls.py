@@ -78,3 +78,17 @@ def test_apply_without_strict_warns_naming_them(server: SilentServer, tmp_path: 
     # the warning, then on to the (silent) server
     assert f"{profile}: 2 syscall name(s) no architecture has (typos?): not_a_syscall, opne" in result.stderr
     assert result.returncode == 6 and server.connections == 1, result.stderr
+
+
+def test_the_agent_namespace_from_the_environment_is_checked_like_the_flag(
+    server: SilentServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECTL_SECCOMP_AGENT_NAMESPACE", "BAD_NS")
+    config = str(kubeconfig(tmp_path / "c", server.port))
+    for args in (("record", "deploy/web"), ("cleanup",)):
+        result = run_cli(*args, "--kubeconfig", config, "--request-timeout", "5s")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines()[0] == "error: --agent-namespace 'BAD_NS' is not a namespace name"
+    # the flag wins over the environment
+    result = run_cli("cleanup", "--agent-namespace", "ok-ns", "--kubeconfig", config, "--request-timeout", "1s")
+    assert "is not a namespace name" not in result.stderr and server.connections >= 1, result.stderr
