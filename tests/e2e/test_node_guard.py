@@ -24,8 +24,7 @@ from typing import Any
 import pytest
 from seccomp_helpers import EXEC_REQUESTS, cli, cli_ok, deploy, http_deployment, ready_pods, wait_settled
 
-# exclusive (scripts/test.sh): a node joins, node labels change, cleanup removes what no workload uses
-pytestmark = [pytest.mark.cluster, pytest.mark.exclusive]
+pytestmark = pytest.mark.cluster
 
 PREFIX = "profiles.kubectl-seccomp.io/"
 OWN_TERMS = [
@@ -214,6 +213,8 @@ def spread_to_all(kubectl: Any, namespace: str, name: str, replicas: int) -> Non
     kubectl.run("scale", f"deploy/{name}", "-n", namespace, f"--replicas={replicas}")
 
 
+# exclusive (scripts/test.sh): a node joins
+@pytest.mark.exclusive
 def test_a_node_that_joins_later_gets_no_pod_with_the_guard_and_failing_ones_without(
     cluster: Any, namespace: str, tmp_path: Path, forget_labels: list[str]
 ) -> None:
@@ -296,6 +297,8 @@ def record_one_replica_on_three_nodes(cluster: Any, namespace: str, tmp_path: Pa
     assert not [node for node, labels in node_labels(kubectl).items() if log_key in labels]
 
 
+# exclusive (scripts/test.sh): cleanup removes what no workload uses
+@pytest.mark.exclusive
 def test_cleanup_orphans_after_the_namespace_was_deleted(
     cluster: Any, tmp_path: Path, forget_labels: list[str]
 ) -> None:
@@ -337,6 +340,8 @@ def joined_seccomp_dir(node: str) -> Path:
     return Path(next(n["seccomp_dir"] for n in info["node_info"] if n["name"] == node))
 
 
+# exclusive (scripts/test.sh): a node joins; cleanup
+@pytest.mark.exclusive
 def test_with_sync_a_node_that_joins_later_gets_the_profile_its_label_and_the_pod(
     cluster: Any, namespace: str, tmp_path: Path, forget_labels: list[str]
 ) -> None:
@@ -388,6 +393,8 @@ def test_with_sync_a_node_that_joins_later_gets_the_profile_its_label_and_the_po
     assert kubectl.run("get", "daemonset", SYNC, "-n", "kubectl-seccomp", check=False).returncode != 0
 
 
+# exclusive (scripts/test.sh): the sync DaemonSet writes on every node; cleanup
+@pytest.mark.exclusive
 def test_a_sync_pod_refuses_a_tampered_configmap(
     cluster: Any, namespace: str, tmp_path: Path, forget_labels: list[str]
 ) -> None:
