@@ -81,7 +81,8 @@ def deployment(app: App, image: str) -> dict[str, Any]:
         "name": app.name,
         "image": image,
         "imagePullPolicy": "Never",
-        "readinessProbe": {"tcpSocket": {"port": app.port}, "periodSeconds": 2},
+        # a generous timeout: a loaded 2-core machine can take more than the default 1 s to accept
+        "readinessProbe": {"tcpSocket": {"port": app.port}, "periodSeconds": 2, "timeoutSeconds": 5},
         **app.container,
     }
     return {
@@ -125,9 +126,18 @@ def run_client(app: App, pod_ip: str, timeout: float = 300) -> ClientRun:
     return ClientRun(result.returncode, results, result.stderr + result.stdout, time.monotonic() - started)
 
 
-def the_pod(kubectl: Any, namespace: str, app: App) -> dict[str, Any]:
-    pods = ready_pods(kubectl, namespace, app.name)
-    assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
+def the_pod(kubectl: Any, namespace: str, app: App, timeout: float = 60) -> dict[str, Any]:
+    """The app's one Ready pod. A finished rollout can still be followed by a failed readiness
+    probe on a loaded machine (the cluster tests run in two lanes), so wait for it a while."""
+    deadline = time.monotonic() + timeout
+    while len(pods := ready_pods(kubectl, namespace, app.name)) != 1 and time.monotonic() < deadline:
+        time.sleep(1)
+    if len(pods) != 1:
+        every = kubectl.json("get", "pods", "-n", namespace, "-l", f"app={app.name}")["items"]
+        states = [
+            (p["metadata"]["name"], p["status"].get("phase"), restarts(p), p["status"].get("conditions")) for p in every
+        ]
+        pytest.fail(f"{app.name}: {len(pods)} Ready pod(s) after {timeout:.0f}s, not 1: {states}")
     return pods[0]
 
 
