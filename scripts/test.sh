@@ -17,11 +17,8 @@ if [ $# -gt 0 ]; then
   exec python3 -m pytest "$@"
 fi
 
-kill_tree() {
-  local child
-  for child in $(pgrep -P "$1" || true); do kill_tree "$child"; done
-  kill "$1" 2>/dev/null || true
-}
+# shellcheck source=scripts/background.sh
+source scripts/background.sh  # ended, kill_tree
 
 echo "== pytest: the tests that need no cluster"
 no_cluster_rc=0
@@ -41,7 +38,7 @@ echo "== pytest: cluster tests in two lanes (the second: ${second_lane[*]}; its 
   rc=0
   KUBECTL_SECCOMP_AGENT_NAMESPACE=kubectl-seccomp-lane2 \
     python3 -m pytest -m cluster -p no:cacheprovider "${second_lane[@]}" > "$lanes/second.log" 2>&1 || rc=$?
-  echo "$rc" > "$lanes/second.status.tmp" && mv "$lanes/second.status.tmp" "$lanes/second.status"
+  ended "$lanes" second "$rc"
 } &
 second=$!
 trap 'kill_tree "$second"; wait || true; rm -rf "$lanes"' EXIT

@@ -25,6 +25,10 @@ from kubectl_seccomp.modes import mode_suffix
 from kubectl_seccomp.targets import DEPLOYMENT, KINDS, POD, REPLICASET, Target, short_name
 
 PROFILE_DIR = "kubectl-seccomp"
+# How long after an agent named a container ID we did not know its pods are listed again for it.
+# The first calls of a container (runc's init) are read before the kubelet reports its ID, and a
+# quiet container makes no more; IDs still unknown after this are of containers not ours.
+ID_LOOKUP_WINDOW = 30.0
 
 
 class Reporter(Protocol):

@@ -77,6 +77,7 @@ from kubectl_seccomp.targets import DEPLOYMENT, JOB, POD, short_name
 from kubectl_seccomp.trace import TraceState, TraceView
 from kubectl_seccomp.workflows._agents import HANDOVER_TIMEOUT, Agents, NodeCoverage, container_targets
 from kubectl_seccomp.workflows._common import (
+    ID_LOOKUP_WINDOW,
     PROFILE_DIR,
     Reporter,
     agent_zipapp,
@@ -434,22 +435,24 @@ class Recorder:
         stream ended are looked after first (:meth:`Agents.supervise`)."""
         for message in self.agents.supervise():
             self.warn(message)
-        unknown_seen = False
         try:
             node, event = self.agents.events.get(timeout=timeout)
         except queue.Empty:
-            return
-        while True:
-            if isinstance(event, str):
-                self.warn(f"{node}: {event}")
-            elif state.feed(node, event):
-                unknown_seen = True
-            try:
-                node, event = self.agents.events.get_nowait()
-            except queue.Empty:
-                break
-        if unknown_seen:
+            pass
+        else:
+            while True:
+                if isinstance(event, str):
+                    self.warn(f"{node}: {event}")
+                elif state.feed(node, event):
+                    self._unknown_at = time.monotonic()
+                try:
+                    node, event = self.agents.events.get_nowait()
+                except queue.Empty:
+                    break
+        if state.pending and time.monotonic() - self._unknown_at < ID_LOOKUP_WINDOW:
             self._maybe_refresh(state)
+
+    _unknown_at = float("-inf")  # when an agent last named a container ID we did not know
 
     _last_refresh = 0.0
 

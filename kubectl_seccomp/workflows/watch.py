@@ -42,7 +42,7 @@ from kubectl_seccomp.profile import COMPLAIN, ENFORCE, LOG, Profile, ProfileDiff
 from kubectl_seccomp.targets import DEPLOYMENT, POD
 from kubectl_seccomp.watching import WatchRow, WatchState, parse_watch_event
 from kubectl_seccomp.workflows._agents import Agents, container_targets
-from kubectl_seccomp.workflows._common import Reporter, agent_zipapp, new_run_id, quiet_delete_run
+from kubectl_seccomp.workflows._common import ID_LOOKUP_WINDOW, Reporter, agent_zipapp, new_run_id, quiet_delete_run
 from kubectl_seccomp.workflows._modes import FLAGS_HINT
 
 READ_SCRIPT = "import sys; sys.stdout.write(open(sys.argv[1]).read())"
@@ -156,6 +156,7 @@ class Watcher:
         self.warnings: list[str] = []
         self.state = WatchState(wanted=frozenset())
         self._last_refresh = 0.0
+        self._unknown_at = float("-inf")  # when an agent last named a container ID we did not know
         self.owner: Obj = {}
 
     def warn(self, message: str) -> None:
@@ -225,21 +226,23 @@ class Watcher:
         try:
             node, event = self.agents.events.get(timeout=timeout)
         except queue.Empty:
-            return
-        unknown = False
-        while True:
-            if isinstance(event, str):
-                self.warn(f"{node}: {event}")
-            else:
-                row, new_id = self.state.feed(node, event)
-                unknown = unknown or new_id
-                if row is not None:
-                    self.reporter.calls(row)
-            try:
-                node, event = self.agents.events.get_nowait()
-            except queue.Empty:
-                break
-        if unknown and time.monotonic() - self._last_refresh > 1.0:
+            pass
+        else:
+            while True:
+                if isinstance(event, str):
+                    self.warn(f"{node}: {event}")
+                else:
+                    row, new_id = self.state.feed(node, event)
+                    if new_id:
+                        self._unknown_at = time.monotonic()
+                    if row is not None:
+                        self.reporter.calls(row)
+                try:
+                    node, event = self.agents.events.get_nowait()
+                except queue.Empty:
+                    break
+        now = time.monotonic()
+        if self.state.pending and now - self._unknown_at < ID_LOOKUP_WINDOW and now - self._last_refresh > 1.0:
             self.refresh()
 
     def refresh(self) -> None:

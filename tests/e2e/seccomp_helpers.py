@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -87,9 +88,10 @@ class Running:
     def stderr(self) -> str:
         return self.stderr_path.read_text()
 
-    def wait_for(self, text: str, timeout: float = 240) -> None:
+    def wait_for(self, text: str | re.Pattern[str], timeout: float = 240) -> None:
+        """Wait until stderr holds ``text`` (a string, or a pattern to search for)."""
         deadline = time.monotonic() + timeout
-        while text not in self.stderr():
+        while not (text.search(self.stderr()) if isinstance(text, re.Pattern) else text in self.stderr()):
             if self.process.poll() is not None:
                 pytest.fail(f"exited {self.process.returncode} before {text!r}:\n{self.stderr()}")
             if time.monotonic() > deadline:

@@ -73,6 +73,16 @@ def assert_one_short_error(stderr: str, starts: str) -> None:
         assert internal not in stderr, stderr
 
 
+def _sleeping_in_a_syscall(pid: int) -> bool:
+    """Whether every thread of ``pid`` sleeps inside a system call (per /proc)."""
+    tasks = Path(f"/proc/{pid}/task")
+    for task in tasks.iterdir():
+        state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state != "S" or (task / "syscall").read_text().startswith("running"):
+            return False
+    return True
+
+
 class SilentServer:
     """Accepts TCP connections on 127.0.0.1 and never answers (see the module docstring)."""
 
@@ -121,6 +131,19 @@ class SilentServer:
         while self.requests == 0:
             assert time.monotonic() < deadline, "the CLI sent no request"
             time.sleep(0.05)
+
+    def wait_for_blocked_client(self, pid: int, timeout: float = 60) -> None:
+        """Wait for the request, then until process ``pid`` sleeps in a system call (its read).
+
+        A signal that lands between the client's send and its read is only noted by Python's
+        handler; the read that follows then blocks anyway, and just a second Ctrl-C would
+        end it. The server sees the request inside that window, so the test waits for the read.
+        """
+        self.wait_for_request(timeout)
+        deadline = time.monotonic() + timeout
+        while not _sleeping_in_a_syscall(pid):
+            assert time.monotonic() < deadline, f"process {pid} never blocked waiting for the answer"
+            time.sleep(0.02)
 
     def close(self) -> None:
         self._closed = True

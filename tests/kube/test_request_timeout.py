@@ -102,7 +102,7 @@ def test_ctrl_c_while_waiting_says_nothing_was_changed(
         text=True,
     )  # fmt: skip
     try:
-        hung.wait_for_request()  # the CLI now waits for an answer that never comes (0: no time limit)
+        hung.wait_for_blocked_client(process.pid)  # waits for an answer that never comes (0: no limit)
         process.send_signal(signal.SIGINT)
         _out, err = process.communicate(timeout=60)
     finally:

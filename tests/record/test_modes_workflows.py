@@ -63,6 +63,15 @@ def installed_texts(kube: FakeKube) -> list[str]:
     return [" ".join(cmd) for _node, cmd in kube.node_commands if " install " in " ".join(cmd)]
 
 
+def agent_says_calls(kube: FakeKube, pod: dict[str, Any], *, comm: str, exe: str, count: int) -> None:
+    """The watch agent on ``pod``'s node reports ``count`` getpriority calls of its web container."""
+    line = json.dumps({"event": "calls", "container": container_id(pod["metadata"]["name"], "web"),
+                       "arch": "x86_64", "name": "getpriority", "number": 140, "action": "LOG", "comm": comm,
+                       "exe": exe, "pid": 5, "count": count, "first": 1.0, "last": float(count)})  # fmt: skip
+    node = pod["spec"]["nodeName"]
+    kube.follower_lines[node] = [*kube.follower_lines[node], line]
+
+
 def test_apply_complain_then_enforce(kube: FakeKube, tmp_path: Path) -> None:
     kube.add_deployment(NS, web_deployment(replicas=1))
     complain = apply_mode(kube, tmp_path, "complain")
@@ -77,11 +86,7 @@ def test_watch_streams_rows_and_leaves_nothing(kube: FakeKube, tmp_path: Path) -
     kube.add_deployment(NS, web_deployment(replicas=1))
     apply_mode(kube, tmp_path, "complain")
     pod = kube.template_pods(NS, "web")[0]
-    line = json.dumps({"event": "calls", "container": container_id(pod["metadata"]["name"], "web"),
-                       "arch": "x86_64", "name": "getpriority", "number": 140, "action": "LOG", "comm": "python3",
-                       "exe": "/usr/bin/python3.11", "pid": 5, "count": 2, "first": 1.0, "last": 2.0})  # fmt: skip
-    node = pod["spec"]["nodeName"]
-    kube.follower_lines[node] = [*kube.follower_lines[node], line]
+    agent_says_calls(kube, pod, comm="python3", exe="/usr/bin/python3.11", count=2)
     reporter = WatchReporter()
     result = watch(kube, WatchOptions(NS, "web", duration=0.5, settle=0.05, node=NodeSettings(pod_timeout=5)), reporter)
     assert [(r.pod, r.container, r.comm, r.syscall, r.count) for r in result.rows] == [
@@ -93,6 +98,27 @@ def test_watch_streams_rows_and_leaves_nothing(kube: FakeKube, tmp_path: Path) -
     assert follow and all("--tally" in s and "install" not in s for s in follow)
     assert not [k for k in kube.pods if k[0] == "kubectl-seccomp"]
     assert not kube.configmaps
+
+
+def test_watch_shows_calls_read_before_the_kubelet_reported_the_container(kube: FakeKube, tmp_path: Path) -> None:
+    # A new pod's first calls (runc's init) come before its container ID is in the pod's status,
+    # and a quiet container makes no more: the pods are listed again until the ID is known.
+    kube.add_deployment(NS, web_deployment(replicas=1))
+    apply_mode(kube, tmp_path, "complain")
+    pod = kube.template_pods(NS, "web")[0]
+    agent_says_calls(kube, pod, comm="runc:[2:INIT]", exe="/usr/bin/runc", count=1)
+    (status,) = pod["status"]["containerStatuses"]
+    reported = status.pop("containerID")
+
+    class Late(WatchReporter):
+        def tick(self, state: WatchState, elapsed: float) -> None:
+            if elapsed >= 0.5:  # the kubelet reports the ID now
+                status["containerID"] = reported
+
+    reporter = Late()
+    result = watch(kube, WatchOptions(NS, "web", duration=3.0, settle=0.05, node=NodeSettings(pod_timeout=5)), reporter)
+    assert [(r.container, r.syscall) for r in reporter.rows] == [("web", "getpriority")]
+    assert [(r.container, r.syscall) for r in result.rows] == [("web", "getpriority")] and result.foreign == 0
 
 
 def test_watch_refuses_a_workload_without_our_profile(kube: FakeKube) -> None:

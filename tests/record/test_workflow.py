@@ -165,6 +165,46 @@ def test_what_the_pods_do_when_stopped_is_recorded(kube: FakeKube, tmp_path: Pat
     assert {"read", "accept4", "setitimer", "wait4"} <= set(web["syscalls"][0]["names"])
 
 
+def test_calls_read_before_the_kubelet_reports_the_container_show_while_tracing(kube: FakeKube, tmp_path: Path) -> None:
+    # runc's init makes a container's first calls before its ID is in the pod's status, and a
+    # quiet container makes no more: its calls must still reach the live view, not only the end.
+    kube.add_deployment(NS, web_deployment(replicas=1))
+    emit_on_log_rollout(kube, {"web": ["read", "accept4"]})
+    emitting = kube.on_patch
+    hidden: dict[str, str] = {}
+    shown: list[float] = []
+
+    def on_patch(deployment: dict[str, Any]) -> None:
+        assert emitting is not None
+        emitting(deployment)
+        if "-log.json" not in json.dumps(deployment["spec"]["template"]):
+            return
+        for pod in kube.template_pods(NS, "web"):
+            for entry in pod["status"]["containerStatuses"]:
+                hidden[pod["metadata"]["name"]] = entry.pop("containerID")
+
+    class Watching(Reporter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.views: list[TraceView] = []
+
+        def trace(self, view: TraceView) -> None:
+            self.views.append(view)
+            if view.elapsed >= 0.5 and hidden:  # the kubelet reports the IDs now
+                for pod in kube.template_pods(NS, "web"):
+                    for entry in pod["status"]["containerStatuses"]:
+                        entry["containerID"] = hidden[pod["metadata"]["name"]]
+                hidden.clear()
+                shown.append(view.elapsed)
+
+    kube.on_patch = on_patch
+    reporter = Watching()
+    Recorder(kube, options(tmp_path, apply=False, duration=3.5), reporter, agent=b"PK").run()
+    assert shown  # the IDs were hidden while tracing began, then shown
+    assert reporter.views[0].syscalls == 0
+    assert reporter.views[-1].syscalls >= 2, reporter.views[-1]
+
+
 def note_order(kube: FakeKube, order: list[str], *, looks_without_containers: int) -> None:
     """Note in ``order`` when the agents stop and when the pods move; the traced pod's replacement
     shows no container for its first ``looks_without_containers`` listings."""
